@@ -1,0 +1,201 @@
+//! The metadata store seam: repositories, packages, placements,
+//! publications, tokens and signing keys. Implemented for SQLite and
+//! PostgreSQL in depot-store; both pass the same conformance suite.
+//!
+//! Every method is one transaction. Nothing here is read-modify-write from
+//! the caller's side: the only way to move a repo's published pointer is
+//! [`MetaStore::publish`], a compare-and-set that returns
+//! [`MetaError::PublishConflict`] when another writer got there first.
+
+use crate::digest::Sha256;
+use crate::model::*;
+use crate::names::{FileName, RepoName};
+use crate::time::Timestamp;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The write contradicts stored data (same file name, other content; same
+    /// package name/version/arch in the same placement, other content).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The compare-and-set on the publication pointer failed: the pointer is
+    /// now `current`, not the expected value.
+    #[error("publication pointer moved (now {current:?})")]
+    PublishConflict {
+        current: Option<(PublicationId, Revision)>,
+    },
+    /// The database is busy or unreachable; the call may be retried.
+    #[error("metadata store unavailable: {0}")]
+    Unavailable(String),
+    #[error("metadata store: {0}")]
+    Backend(String),
+}
+
+/// Replacement fields for one package, from re-reading its blob (rebuild).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageUpdate {
+    pub id: PackageId,
+    pub format: Format,
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub index_entry: String,
+    pub fields: serde_json::Value,
+}
+
+#[async_trait::async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    /// Short name of the backend: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    // ---- repositories ------------------------------------------------------
+
+    /// Creates a repo at revision 0 with no publication.
+    /// Errors: `AlreadyExists` if the name is taken.
+    async fn create_repo(
+        &self,
+        name: &RepoName,
+        settings: &RepoSettings,
+        now: Timestamp,
+    ) -> Result<Repo, MetaError>;
+    async fn get_repo(&self, name: &RepoName) -> Result<Option<Repo>, MetaError>;
+    /// All repos, ordered by name.
+    async fn list_repos(&self) -> Result<Vec<Repo>, MetaError>;
+    /// Errors: `NotFound`.
+    async fn update_repo_settings(
+        &self,
+        repo: RepoId,
+        settings: &RepoSettings,
+    ) -> Result<(), MetaError>;
+    /// Deletes the repo with its packages, placements and publications (blobs
+    /// stay for gc). Returns false if no such repo existed.
+    async fn delete_repo(&self, name: &RepoName) -> Result<bool, MetaError>;
+
+    // ---- packages ----------------------------------------------------------
+
+    /// Adds a package and its placements in one transaction.
+    ///
+    /// - Same `filename` already stored with the same SHA-256: no new package;
+    ///   placements not yet present are added (`changed` then true). This
+    ///   makes re-uploads idempotent and lets a file be placed in more
+    ///   distributions.
+    /// - Same `filename` with other content: `Conflict`, nothing written.
+    /// - For indexed formats (not `File`): another package with the same
+    ///   format, name, version and arch and other content already in one of
+    ///   the placements: `Conflict`, nothing written.
+    /// - When anything changed, the repo revision is bumped by one.
+    ///
+    /// Errors: `NotFound` if the repo is gone.
+    async fn add_package(
+        &self,
+        repo: RepoId,
+        pkg: &NewPackage,
+        placements: &[Placement],
+        now: Timestamp,
+    ) -> Result<AddOutcome, MetaError>;
+
+    /// Removes a package and all its placements; bumps the revision and the
+    /// removal generation. Returns the new revision, or `None` if no such
+    /// file was stored (nothing changes then).
+    async fn remove_package(
+        &self,
+        repo: RepoId,
+        filename: &FileName,
+    ) -> Result<Option<Revision>, MetaError>;
+
+    async fn get_package(
+        &self,
+        repo: RepoId,
+        filename: &FileName,
+    ) -> Result<Option<Package>, MetaError>;
+
+    /// All packages of the repo with their placements, ordered by file name.
+    async fn list_packages(&self, repo: RepoId) -> Result<Vec<Package>, MetaError>;
+
+    /// Replaces the parsed fields and index entries of the given packages
+    /// (after a rebuild re-read their blobs) and bumps the revision and the
+    /// removal generation, so the next publish renders everything afresh.
+    async fn update_packages(
+        &self,
+        repo: RepoId,
+        updates: &[PackageUpdate],
+    ) -> Result<Revision, MetaError>;
+
+    /// The placements of `format` packages with a placement id greater than
+    /// `after`, ordered by placement id. Placement ids only grow, so a
+    /// publisher that remembers the last id it rendered can read just what is
+    /// new (valid while `Repo::removal_gen` is unchanged).
+    async fn index_rows(
+        &self,
+        repo: RepoId,
+        format: Format,
+        after: PlacementId,
+    ) -> Result<Vec<IndexRow>, MetaError>;
+
+    // ---- publications ------------------------------------------------------
+
+    /// The repo's published pointer: (publication, revision it rendered).
+    async fn published_pointer(
+        &self,
+        repo: RepoId,
+    ) -> Result<Option<(PublicationId, Revision)>, MetaError>;
+    async fn get_publication(&self, id: PublicationId) -> Result<Option<Publication>, MetaError>;
+
+    /// Stores a new publication and moves the repo's pointer to it, if and
+    /// only if the pointer is still `expected` (compare-and-set; `None` means
+    /// "never published"). On mismatch nothing is written and
+    /// `PublishConflict` carries the current pointer. `revision` is the repo
+    /// revision the manifest renders.
+    async fn publish(
+        &self,
+        repo: RepoId,
+        expected: Option<PublicationId>,
+        revision: Revision,
+        manifest: &Manifest,
+        now: Timestamp,
+    ) -> Result<PublicationId, MetaError>;
+
+    /// Publications of the repo created at or after `since`, plus the
+    /// current one, newest first (by-hash requests of clients mid-update
+    /// resolve through these).
+    async fn recent_publications(
+        &self,
+        repo: RepoId,
+        since: Timestamp,
+    ) -> Result<Vec<Publication>, MetaError>;
+
+    /// Deletes publications of the repo older than `before` that are not the
+    /// current one. Returns how many were deleted.
+    async fn prune_publications(&self, repo: RepoId, before: Timestamp) -> Result<u64, MetaError>;
+
+    // ---- tokens ------------------------------------------------------------
+
+    /// Stores a token by the SHA-256 of its secret (the secret itself is
+    /// never stored).
+    async fn create_token(
+        &self,
+        name: &str,
+        secret_hash: &Sha256,
+        scope: &TokenScope,
+        now: Timestamp,
+    ) -> Result<TokenRecord, MetaError>;
+    async fn find_token(&self, secret_hash: &Sha256) -> Result<Option<TokenRecord>, MetaError>;
+    async fn count_tokens(&self) -> Result<u64, MetaError>;
+
+    // ---- signing keys ------------------------------------------------------
+
+    /// Stores `armored_secret` under `name` unless a key of that name exists;
+    /// returns the stored key either way (so concurrent first starts agree on
+    /// one key).
+    async fn insert_signing_key_if_absent(
+        &self,
+        name: &str,
+        armored_secret: &str,
+        now: Timestamp,
+    ) -> Result<String, MetaError>;
+    async fn get_signing_key(&self, name: &str) -> Result<Option<String>, MetaError>;
+}

@@ -1,0 +1,214 @@
+//! The domain records. See DESIGN.md §1 for the concepts.
+
+use crate::digest::{Hashes, Sha256};
+use crate::names::{FileName, PlacementName, RepoName};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+macro_rules! id_type {
+    ($($name:ident),*) => {$(
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { self.0.fmt(f) }
+        }
+    )*};
+}
+id_type!(RepoId, PackageId, PlacementId, PublicationId, TokenId);
+
+/// A repository's revision: bumped by every change to its packages or
+/// placements. A publication records the revision it rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Revision(pub i64);
+
+/// The package formats depot knows. `File` is a generic artifact: stored,
+/// listed and downloadable, never in an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Deb,
+    File,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Deb => "deb",
+            Format::File => "file",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "deb" => Some(Format::Deb),
+            "file" => Some(Format::File),
+            _ => None,
+        }
+    }
+}
+
+/// Per-repository settings, stored as JSON so new keys need no migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RepoSettings {
+    pub description: String,
+    /// Public repos are readable without a token.
+    pub public: bool,
+    /// Placement used when an upload names none.
+    pub default_distribution: PlacementName,
+    pub default_component: PlacementName,
+    /// Architectures every apt distribution of this repo publishes, in
+    /// addition to those seen in its packages (`all` packages appear in each).
+    pub architectures: Vec<String>,
+}
+
+impl Default for RepoSettings {
+    fn default() -> Self {
+        RepoSettings {
+            description: String::new(),
+            public: true,
+            default_distribution: PlacementName::new("stable").expect("valid"),
+            default_component: PlacementName::new("main").expect("valid"),
+            architectures: vec!["amd64".into(), "arm64".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repo {
+    pub id: RepoId,
+    pub name: RepoName,
+    pub settings: RepoSettings,
+    /// Bumped by every change.
+    pub revision: Revision,
+    /// Bumped by every change that is not a pure append (removal, rebuild):
+    /// an incremental publisher may extend the previous indexes only while
+    /// this is unchanged.
+    pub removal_gen: i64,
+    pub created_at: Timestamp,
+}
+
+/// Where a package appears inside its format's tree. For apt: distribution
+/// and component.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Placement {
+    pub distribution: PlacementName,
+    pub component: PlacementName,
+}
+
+/// A package as the service hands it to the MetaStore after inspection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPackage {
+    pub filename: FileName,
+    pub size: u64,
+    pub hashes: Hashes,
+    pub format: Format,
+    /// Empty for `Format::File`.
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    /// The pre-rendered index entry (for deb: the Packages stanza, without the
+    /// blank separator line). Publishing concatenates these.
+    pub index_entry: String,
+    /// Parsed fields kept for the API (JSON object).
+    pub fields: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    pub id: PackageId,
+    pub repo_id: RepoId,
+    pub filename: FileName,
+    pub size: u64,
+    pub hashes: Hashes,
+    pub format: Format,
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    #[serde(skip)]
+    pub index_entry: String,
+    pub fields: serde_json::Value,
+    pub placements: Vec<Placement>,
+    pub created_at: Timestamp,
+}
+
+/// One placement of one package, as the publisher reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRow {
+    pub placement_id: PlacementId,
+    pub package_id: PackageId,
+    pub distribution: PlacementName,
+    pub component: PlacementName,
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub index_entry: String,
+}
+
+/// One file of a publication. Its bytes are the concatenation of `chunks`
+/// (content-addressed blobs), so a large index that grew by one entry can
+/// reuse the chunks of the previous publication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    pub size: u64,
+    pub hashes: Hashes,
+    pub chunks: Vec<Chunk>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub digest: Sha256,
+    pub size: u64,
+}
+
+/// The immutable set of files of one publication, `{path -> file}`, plus
+/// opaque publisher state (what the next publish needs to work
+/// incrementally).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub files: BTreeMap<String, ManifestFile>,
+    #[serde(default)]
+    pub state: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publication {
+    pub id: PublicationId,
+    pub repo_id: RepoId,
+    pub revision: Revision,
+    pub created_at: Timestamp,
+    pub manifest: Manifest,
+}
+
+/// What a token may do. Scoped tokens (org, repo) come with the auth model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum TokenScope {
+    /// Everything on the server.
+    Admin,
+    /// Read and write one repository.
+    Repo { repo: RepoName },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub id: TokenId,
+    pub name: String,
+    pub scope: TokenScope,
+    pub created_at: Timestamp,
+}
+
+/// Outcome of [`crate::meta::MetaStore::add_package`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddOutcome {
+    pub package: Package,
+    /// False when the same file (name and content) was already stored.
+    pub created: bool,
+    /// True when anything changed (new package or new placement); the repo
+    /// revision was bumped then.
+    pub changed: bool,
+    /// The repo revision after the call.
+    pub revision: Revision,
+}
