@@ -1,0 +1,1179 @@
+//! [`MetaStore`] over one [`sqlx::AnyPool`], for SQLite and PostgreSQL.
+//!
+//! One code base serves both backends; the SQL is portable (`$1..$N`
+//! placeholders, `RETURNING`, `ON CONFLICT`) except where a backend needs
+//! its own statement, which is chosen by [`Backend`]:
+//!
+//! | concern | SQLite | PostgreSQL |
+//! | --- | --- | --- |
+//! | schema | `migrations/sqlite` (STRICT tables, AUTOINCREMENT) | `migrations/postgres` (identity columns, `COLLATE "C"`) |
+//! | write transactions | `BEGIN IMMEDIATE`: takes the database write lock up front, waiting up to `busy_timeout` (10 s) for it | `BEGIN` (read committed) + `SELECT .. FOR NO KEY UPDATE` on the repo row |
+//! | read transactions (several statements) | `BEGIN` (WAL snapshot) | `REPEATABLE READ READ ONLY` |
+//! | publish compare-and-set | `publication_id IS $3` | `publication_id IS NOT DISTINCT FROM $3` |
+//!
+//! # Concurrency
+//!
+//! Every method is one transaction. Writes that touch a repo first lock it:
+//! on SQLite `BEGIN IMMEDIATE` serialises all writers of the file (across
+//! processes too: the CLI next to a server), so a writer never sees
+//! `SQLITE_BUSY` from a lock upgrade, only waits; on PostgreSQL the row lock
+//! serialises the writers of one repo. That lock is also what makes
+//! placement ids usable as a cursor: ids are drawn from a sequence, and
+//! without it two transactions could commit ids out of order, so a reader
+//! of "placements after N" could skip a row committed late with a smaller
+//! id. Under the lock, ids within a repo are committed in increasing order.
+//!
+//! # SQLite settings
+//!
+//! Every connection runs with `journal_mode=WAL` (readers never block the
+//! writer), `synchronous=FULL` (a commit is on disk before it is
+//! acknowledged, also across power loss), `foreign_keys=ON` (cascading
+//! deletes) and `busy_timeout=10000`.
+
+mod migrate;
+
+use depot_core::digest::{Hashes, Sha256};
+use depot_core::meta::{MetaError, MetaStore, PackageUpdate};
+use depot_core::model::*;
+use depot_core::names::{FileName, PlacementName, RepoName};
+use depot_core::time::Timestamp;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool, Row};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Which database an [`SqlMetaStore`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// SQLite waits this long for the write lock before giving up with
+/// [`MetaError::Unavailable`].
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+/// The metadata store on SQLite or PostgreSQL.
+///
+/// Cheap to clone (the pool is shared). See the [module docs](self) for the
+/// transaction and locking scheme.
+#[derive(Debug, Clone)]
+pub struct SqlMetaStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlMetaStore {
+    /// Connects and brings the schema up to date.
+    ///
+    /// - `sqlite:///abs/path/depot.db`, `sqlite://relative.db` or
+    ///   `sqlite:relative.db`: the file (and its directory) is created if
+    ///   missing. `sqlite::memory:` gives a private in-memory database
+    ///   (one connection; for tests).
+    /// - `postgres://user@host:port/db` (or `postgresql://`): the database
+    ///   must exist; tables are created by the migrations.
+    ///
+    /// Errors: `Unavailable` if the database cannot be reached, `Backend`
+    /// for a malformed URL or a failed migration.
+    pub async fn connect(url: &str) -> Result<Self, MetaError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if url.starts_with("sqlite:") {
+            (Backend::Sqlite, prepare_sqlite_url(url)?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(MetaError::Backend(format!(
+                "unsupported database URL scheme {scheme:?} (expected sqlite: or postgres://)"
+            )));
+        };
+
+        let mut opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        match backend {
+            Backend::Sqlite => {
+                opts = opts
+                    .max_connections(if is_sqlite_memory(&url) { 1 } else { 8 })
+                    .after_connect(|conn, _meta| Box::pin(sqlite_session_setup(conn)));
+                if is_sqlite_memory(&url) {
+                    // The database lives as long as its only connection.
+                    opts = opts
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None);
+                }
+            }
+            Backend::Postgres => opts = opts.max_connections(16),
+        }
+        let pool = opts.connect(&url).await.map_err(map_sqlx)?;
+        migrate::run(&pool, backend).await?;
+        Ok(SqlMetaStore { pool, backend })
+    }
+
+    /// Starts a write transaction (see the module docs).
+    async fn write_tx(&self) -> Result<Tx, MetaError> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+        .map_err(map_sqlx)
+    }
+
+    /// Starts a read-only transaction giving several statements one
+    /// consistent snapshot.
+    async fn read_tx(&self) -> Result<Tx, MetaError> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin().await,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await
+            }
+        }
+        .map_err(map_sqlx)
+    }
+
+    /// Locks the repo row for the rest of the write transaction and returns
+    /// its revision. `NotFound` if the repo does not exist.
+    async fn lock_repo(&self, c: &mut AnyConnection, repo: RepoId) -> Result<Revision, MetaError> {
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT revision FROM repos WHERE id = $1",
+            Backend::Postgres => "SELECT revision FROM repos WHERE id = $1 FOR NO KEY UPDATE",
+        };
+        let row = sqlx::query(sql)
+            .bind(repo.0)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(map_sqlx)?
+            .ok_or_else(|| repo_not_found(repo))?;
+        Ok(Revision(get(&row, "revision")?))
+    }
+}
+
+/// Commits `tx` if `result` is `Ok`, rolls it back otherwise. Every write
+/// path ends here, so a failed statement never leaves a transaction open on
+/// a pooled connection.
+async fn finish<T>(tx: Tx, result: Result<T, MetaError>) -> Result<T, MetaError> {
+    match result {
+        Ok(v) => {
+            tx.commit().await.map_err(map_sqlx)?;
+            Ok(v)
+        }
+        Err(e) => {
+            if let Err(rb) = tx.rollback().await {
+                tracing::warn!(error = %rb, "rollback failed after: {e}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Adds `mode=rwc` (create if missing) unless a mode is given, and creates
+/// the database file's directory.
+fn prepare_sqlite_url(url: &str) -> Result<String, MetaError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err(MetaError::Backend(format!(
+            "SQLite URL {url:?} names no database file"
+        )));
+    }
+    if is_sqlite_memory(url) {
+        return Ok(url.to_string());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            MetaError::Backend(format!(
+                "cannot create directory {} for the SQLite database: {e}",
+                parent.display()
+            ))
+        })?;
+    }
+    let has_mode = query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("mode=")));
+    Ok(match (query, has_mode) {
+        (_, true) => url.to_string(),
+        (Some(_), false) => format!("{url}&mode=rwc"),
+        (None, false) => format!("{url}?mode=rwc"),
+    })
+}
+
+fn is_sqlite_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// Per-connection SQLite settings (run on every new pooled connection).
+async fn sqlite_session_setup(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    // busy_timeout first, so the statements below wait for locks too.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+         PRAGMA foreign_keys = ON; \
+         PRAGMA synchronous = FULL;"
+    )))
+    .execute(&mut *conn)
+    .await?;
+    // WAL is a property of the file; switching to it needs an exclusive
+    // lock that busy_timeout does not wait for, so only switch if needed
+    // and retry while another process holds the file.
+    let mut attempts = 0;
+    loop {
+        let mode: String = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        if mode.eq_ignore_ascii_case("wal") || mode.eq_ignore_ascii_case("memory") {
+            return Ok(());
+        }
+        match sqlx::query("PRAGMA journal_mode = WAL")
+            .fetch_one(&mut *conn)
+            .await
+        {
+            Ok(row) => {
+                let now: String = row.try_get(0)?;
+                if now.eq_ignore_ascii_case("wal") {
+                    return Ok(());
+                }
+                return Err(sqlx::Error::Configuration(
+                    format!("SQLite refused journal_mode=WAL (still {now})").into(),
+                ));
+            }
+            Err(e) if is_busy(&e) && attempts < 100 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+// ---- error mapping ----------------------------------------------------------
+
+/// SQLite result codes (primary and extended) meaning "try again later".
+const SQLITE_RETRYABLE: &[&str] = &[
+    "5",   // SQLITE_BUSY
+    "6",   // SQLITE_LOCKED
+    "261", // SQLITE_BUSY_RECOVERY
+    "262", // SQLITE_LOCKED_SHAREDCACHE
+    "517", // SQLITE_BUSY_SNAPSHOT
+    "773", // SQLITE_BUSY_TIMEOUT
+];
+
+/// PostgreSQL SQLSTATEs meaning "try again later".
+fn pg_retryable(code: &str) -> bool {
+    matches!(
+        code,
+        "40001" // serialization_failure
+            | "40P01" // deadlock_detected
+            | "55P03" // lock_not_available
+            | "57P01" // admin_shutdown
+            | "57P02" // crash_shutdown
+            | "57P03" // cannot_connect_now
+            | "53300" // too_many_connections
+    ) || code.starts_with("08") // connection exceptions
+}
+
+fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| SQLITE_RETRYABLE.contains(&c.as_ref()) || pg_retryable(&c)),
+        _ => false,
+    }
+}
+
+/// Maps a driver error to the layer's error, keeping the driver's message.
+/// Unique and foreign-key violations the caller expects are mapped at the
+/// call site (to `AlreadyExists`, `NotFound`); one that arrives here is a
+/// `Conflict`.
+pub(crate) fn map_sqlx(e: sqlx::Error) -> MetaError {
+    match &e {
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let msg = format!("{} (code {code})", db.message());
+            if is_busy(&e) {
+                MetaError::Unavailable(msg)
+            } else {
+                match db.kind() {
+                    sqlx::error::ErrorKind::UniqueViolation
+                    | sqlx::error::ErrorKind::ForeignKeyViolation => MetaError::Conflict(msg),
+                    _ => MetaError::Backend(msg),
+                }
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => MetaError::Unavailable(e.to_string()),
+        _ => MetaError::Backend(e.to_string()),
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+fn repo_not_found(repo: RepoId) -> MetaError {
+    MetaError::NotFound(format!("repository #{repo}"))
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> MetaError {
+    MetaError::Backend(format!("corrupt {what} in the metadata database: {e}"))
+}
+
+// ---- row decoding -----------------------------------------------------------
+
+fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T, MetaError>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(col).map_err(map_sqlx)
+}
+
+fn to_i64(v: u64, what: &str) -> Result<i64, MetaError> {
+    i64::try_from(v)
+        .map_err(|_| MetaError::Backend(format!("{what} {v} does not fit the database")))
+}
+
+fn to_json<T: serde::Serialize>(v: &T, what: &str) -> Result<String, MetaError> {
+    serde_json::to_string(v).map_err(|e| MetaError::Backend(format!("cannot encode {what}: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T, MetaError> {
+    serde_json::from_str(s).map_err(|e| corrupt(what, e))
+}
+
+fn repo_from_row(row: &AnyRow) -> Result<Repo, MetaError> {
+    let name: String = get(row, "name")?;
+    let settings: String = get(row, "settings_json")?;
+    Ok(Repo {
+        id: RepoId(get(row, "id")?),
+        name: RepoName::new(&name).map_err(|e| corrupt("repository name", e))?,
+        settings: from_json(&settings, "repository settings")?,
+        revision: Revision(get(row, "revision")?),
+        removal_gen: get(row, "removal_gen")?,
+        created_at: Timestamp(get(row, "created_at")?),
+    })
+}
+
+/// A package row; its placements are filled in by the caller.
+fn package_from_row(row: &AnyRow) -> Result<Package, MetaError> {
+    let filename: String = get(row, "filename")?;
+    let sha256: String = get(row, "sha256")?;
+    let format: String = get(row, "format")?;
+    let fields: String = get(row, "fields_json")?;
+    let size: i64 = get(row, "size")?;
+    Ok(Package {
+        id: PackageId(get(row, "id")?),
+        repo_id: RepoId(get(row, "repo_id")?),
+        filename: FileName::new(&filename).map_err(|e| corrupt("file name", e))?,
+        size: u64::try_from(size).map_err(|e| corrupt("package size", e))?,
+        hashes: Hashes {
+            md5: get(row, "md5")?,
+            sha1: get(row, "sha1")?,
+            sha256: Sha256::parse(&sha256).ok_or_else(|| corrupt("sha256", &sha256))?,
+            sha512: get(row, "sha512")?,
+        },
+        format: Format::parse(&format).ok_or_else(|| corrupt("package format", &format))?,
+        name: get(row, "name")?,
+        version: get(row, "version")?,
+        arch: get(row, "arch")?,
+        index_entry: get(row, "index_entry")?,
+        fields: from_json(&fields, "package fields")?,
+        placements: Vec::new(),
+        created_at: Timestamp(get(row, "created_at")?),
+    })
+}
+
+fn placement_name(s: &str) -> Result<PlacementName, MetaError> {
+    PlacementName::new(s).map_err(|e| corrupt("placement", e))
+}
+
+fn placement_from_row(row: &AnyRow) -> Result<Placement, MetaError> {
+    Ok(Placement {
+        distribution: placement_name(&get::<String>(row, "distribution")?)?,
+        component: placement_name(&get::<String>(row, "component")?)?,
+    })
+}
+
+fn publication_from_row(row: &AnyRow) -> Result<Publication, MetaError> {
+    let manifest: String = get(row, "manifest_json")?;
+    Ok(Publication {
+        id: PublicationId(get(row, "id")?),
+        repo_id: RepoId(get(row, "repo_id")?),
+        revision: Revision(get(row, "revision")?),
+        created_at: Timestamp(get(row, "created_at")?),
+        manifest: from_json(&manifest, "publication manifest")?,
+    })
+}
+
+fn token_from_row(row: &AnyRow) -> Result<TokenRecord, MetaError> {
+    let scope: String = get(row, "scope_json")?;
+    Ok(TokenRecord {
+        id: TokenId(get(row, "id")?),
+        name: get(row, "name")?,
+        scope: from_json(&scope, "token scope")?,
+        created_at: Timestamp(get(row, "created_at")?),
+    })
+}
+
+fn pointer_from_row(row: &AnyRow) -> Result<Option<(PublicationId, Revision)>, MetaError> {
+    let id: Option<i64> = get(row, "publication_id")?;
+    let rev: Option<i64> = get(row, "published_revision")?;
+    Ok(match (id, rev) {
+        (Some(id), Some(rev)) => Some((PublicationId(id), Revision(rev))),
+        (None, None) => None,
+        _ => return Err(corrupt("published pointer", "half set")),
+    })
+}
+
+// ---- shared statements ------------------------------------------------------
+
+/// The placements of one package, ordered by distribution and component.
+async fn placements_of(
+    c: &mut AnyConnection,
+    package: PackageId,
+) -> Result<Vec<Placement>, MetaError> {
+    sqlx::query(
+        "SELECT distribution, component FROM placements WHERE package_id = $1 \
+         ORDER BY distribution, component",
+    )
+    .bind(package.0)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(map_sqlx)?
+    .iter()
+    .map(placement_from_row)
+    .collect()
+}
+
+async fn package_by_filename(
+    c: &mut AnyConnection,
+    repo: RepoId,
+    filename: &FileName,
+) -> Result<Option<Package>, MetaError> {
+    let Some(row) = sqlx::query(
+        "SELECT id, repo_id, filename, size, md5, sha1, sha256, sha512, format, name, version, \
+         arch, index_entry, fields_json, created_at \
+         FROM packages WHERE repo_id = $1 AND filename = $2",
+    )
+    .bind(repo.0)
+    .bind(filename.as_str())
+    .fetch_optional(&mut *c)
+    .await
+    .map_err(map_sqlx)?
+    else {
+        return Ok(None);
+    };
+    let mut pkg = package_from_row(&row)?;
+    pkg.placements = placements_of(c, pkg.id).await?;
+    Ok(Some(pkg))
+}
+
+async fn current_pointer(
+    c: &mut AnyConnection,
+    repo: RepoId,
+) -> Result<Option<(PublicationId, Revision)>, MetaError> {
+    let row = sqlx::query("SELECT publication_id, published_revision FROM repos WHERE id = $1")
+        .bind(repo.0)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| repo_not_found(repo))?;
+    pointer_from_row(&row)
+}
+
+// ---- the write paths ---------------------------------------------------------
+
+impl SqlMetaStore {
+    async fn add_package_tx(
+        &self,
+        c: &mut AnyConnection,
+        repo: RepoId,
+        pkg: &NewPackage,
+        placements: &[Placement],
+        now: Timestamp,
+    ) -> Result<AddOutcome, MetaError> {
+        let revision = self.lock_repo(c, repo).await?;
+        let wanted: BTreeSet<&Placement> = placements.iter().collect();
+        let sha256 = pkg.hashes.sha256.hex();
+
+        // Same file name: same content is an idempotent re-upload, other
+        // content is a conflict.
+        let existing =
+            sqlx::query("SELECT id, sha256 FROM packages WHERE repo_id = $1 AND filename = $2")
+                .bind(repo.0)
+                .bind(pkg.filename.as_str())
+                .fetch_optional(&mut *c)
+                .await
+                .map_err(map_sqlx)?;
+        let existing_id = match existing {
+            Some(row) => {
+                let stored: String = get(&row, "sha256")?;
+                if stored != sha256 {
+                    return Err(MetaError::Conflict(format!(
+                        "{} is already stored with other content (sha256 {stored}, upload has {sha256})",
+                        pkg.filename
+                    )));
+                }
+                Some(PackageId(get(&row, "id")?))
+            }
+            None => None,
+        };
+
+        // Indexed formats: one name/version/arch per placement, unless it
+        // is the very same content.
+        if pkg.format != Format::File {
+            for p in &wanted {
+                let clash = sqlx::query(
+                    "SELECT p.filename, p.sha256 FROM placements pl \
+                     JOIN packages p ON p.id = pl.package_id \
+                     WHERE pl.repo_id = $1 AND pl.distribution = $2 AND pl.component = $3 \
+                       AND p.format = $4 AND p.name = $5 AND p.version = $6 AND p.arch = $7 \
+                       AND p.sha256 <> $8 \
+                     LIMIT 1",
+                )
+                .bind(repo.0)
+                .bind(p.distribution.as_str())
+                .bind(p.component.as_str())
+                .bind(pkg.format.as_str())
+                .bind(pkg.name.as_str())
+                .bind(pkg.version.as_str())
+                .bind(pkg.arch.as_str())
+                .bind(sha256.as_str())
+                .fetch_optional(&mut *c)
+                .await
+                .map_err(map_sqlx)?;
+                if let Some(row) = clash {
+                    let other: String = get(&row, "filename")?;
+                    let other_sha: String = get(&row, "sha256")?;
+                    return Err(MetaError::Conflict(format!(
+                        "{} {} {} ({}) is already in {}/{} as {other} with other content \
+                         (sha256 {other_sha}, upload has {sha256})",
+                        pkg.name,
+                        pkg.version,
+                        pkg.arch,
+                        pkg.format.as_str(),
+                        p.distribution,
+                        p.component
+                    )));
+                }
+            }
+        }
+
+        let (package_id, created) = match existing_id {
+            Some(id) => (id, false),
+            None => {
+                let row = sqlx::query(
+                    "INSERT INTO packages (repo_id, filename, size, md5, sha1, sha256, sha512, \
+                       format, name, version, arch, index_entry, fields_json, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                     RETURNING id",
+                )
+                .bind(repo.0)
+                .bind(pkg.filename.as_str())
+                .bind(to_i64(pkg.size, "package size")?)
+                .bind(pkg.hashes.md5.as_str())
+                .bind(pkg.hashes.sha1.as_str())
+                .bind(sha256.as_str())
+                .bind(pkg.hashes.sha512.as_str())
+                .bind(pkg.format.as_str())
+                .bind(pkg.name.as_str())
+                .bind(pkg.version.as_str())
+                .bind(pkg.arch.as_str())
+                .bind(pkg.index_entry.as_str())
+                .bind(to_json(&pkg.fields, "package fields")?)
+                .bind(now.0)
+                .fetch_one(&mut *c)
+                .await
+                .map_err(map_sqlx)?;
+                (PackageId(get(&row, "id")?), true)
+            }
+        };
+
+        // New placements, in (distribution, component) order so their ids
+        // are deterministic.
+        let present: BTreeSet<Placement> =
+            placements_of(c, package_id).await?.into_iter().collect();
+        let mut added = 0;
+        for p in wanted.into_iter().filter(|p| !present.contains(*p)) {
+            sqlx::query(
+                "INSERT INTO placements (repo_id, package_id, distribution, component) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(repo.0)
+            .bind(package_id.0)
+            .bind(p.distribution.as_str())
+            .bind(p.component.as_str())
+            .execute(&mut *c)
+            .await
+            .map_err(map_sqlx)?;
+            added += 1;
+        }
+
+        let changed = created || added > 0;
+        let revision = if changed {
+            bump(c, repo, false).await?
+        } else {
+            revision
+        };
+        let package = package_by_filename(c, repo, &pkg.filename)
+            .await?
+            .ok_or_else(|| {
+                MetaError::Backend(format!(
+                    "{} vanished inside its own transaction",
+                    pkg.filename
+                ))
+            })?;
+        Ok(AddOutcome {
+            package,
+            created,
+            changed,
+            revision,
+        })
+    }
+
+    async fn publish_tx(
+        &self,
+        c: &mut AnyConnection,
+        repo: RepoId,
+        expected: Option<PublicationId>,
+        revision: Revision,
+        manifest: &Manifest,
+        now: Timestamp,
+    ) -> Result<PublicationId, MetaError> {
+        self.lock_repo(c, repo).await?;
+        // Cheap early answer: do not write a large manifest just to roll it
+        // back. The compare-and-set below is what guarantees correctness.
+        let current = current_pointer(c, repo).await?;
+        if current.map(|(id, _)| id) != expected {
+            return Err(MetaError::PublishConflict { current });
+        }
+        let row = sqlx::query(
+            "INSERT INTO publications (repo_id, revision, manifest_json, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(repo.0)
+        .bind(revision.0)
+        .bind(to_json(manifest, "publication manifest")?)
+        .bind(now.0)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(map_sqlx)?;
+        let id = PublicationId(get(&row, "id")?);
+        let cas = match self.backend {
+            Backend::Sqlite => {
+                "UPDATE repos SET publication_id = $1, published_revision = $2 \
+                 WHERE id = $3 AND publication_id IS $4"
+            }
+            Backend::Postgres => {
+                "UPDATE repos SET publication_id = $1, published_revision = $2 \
+                 WHERE id = $3 AND publication_id IS NOT DISTINCT FROM $4"
+            }
+        };
+        let moved = sqlx::query(cas)
+            .bind(id.0)
+            .bind(revision.0)
+            .bind(repo.0)
+            .bind(expected.map(|p| p.0))
+            .execute(&mut *c)
+            .await
+            .map_err(map_sqlx)?
+            .rows_affected();
+        if moved != 1 {
+            return Err(MetaError::PublishConflict {
+                current: current_pointer(c, repo).await?,
+            });
+        }
+        Ok(id)
+    }
+}
+
+/// Bumps the repo revision (and the removal generation if `removal`);
+/// returns the new revision.
+async fn bump(c: &mut AnyConnection, repo: RepoId, removal: bool) -> Result<Revision, MetaError> {
+    let sql = if removal {
+        "UPDATE repos SET revision = revision + 1, removal_gen = removal_gen + 1 \
+         WHERE id = $1 RETURNING revision"
+    } else {
+        "UPDATE repos SET revision = revision + 1 WHERE id = $1 RETURNING revision"
+    };
+    let row = sqlx::query(sql)
+        .bind(repo.0)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(map_sqlx)?
+        .ok_or_else(|| repo_not_found(repo))?;
+    Ok(Revision(get(&row, "revision")?))
+}
+
+#[async_trait::async_trait]
+impl MetaStore for SqlMetaStore {
+    fn backend(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    async fn create_repo(
+        &self,
+        name: &RepoName,
+        settings: &RepoSettings,
+        now: Timestamp,
+    ) -> Result<Repo, MetaError> {
+        let settings_json = to_json(settings, "repository settings")?;
+        let mut tx = self.write_tx().await?;
+        let result = sqlx::query(
+            "INSERT INTO repos (name, settings_json, revision, removal_gen, created_at) \
+             VALUES ($1, $2, 0, 0, $3) RETURNING id",
+        )
+        .bind(name.as_str())
+        .bind(settings_json)
+        .bind(now.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                MetaError::AlreadyExists(format!("repository {name}"))
+            } else {
+                map_sqlx(e)
+            }
+        })
+        .and_then(|row| {
+            Ok(Repo {
+                id: RepoId(get(&row, "id")?),
+                name: name.clone(),
+                settings: settings.clone(),
+                revision: Revision(0),
+                removal_gen: 0,
+                created_at: now,
+            })
+        });
+        finish(tx, result).await
+    }
+
+    async fn get_repo(&self, name: &RepoName) -> Result<Option<Repo>, MetaError> {
+        sqlx::query("SELECT id, name, settings_json, revision, removal_gen, created_at FROM repos WHERE name = $1")
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx)?
+            .as_ref()
+            .map(repo_from_row)
+            .transpose()
+    }
+
+    async fn list_repos(&self) -> Result<Vec<Repo>, MetaError> {
+        sqlx::query("SELECT id, name, settings_json, revision, removal_gen, created_at FROM repos ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx)?
+            .iter()
+            .map(repo_from_row)
+            .collect()
+    }
+
+    /// Also bumps the revision and the removal generation when the settings
+    /// actually change: settings such as `architectures` change what a
+    /// publication contains, and not as a pure append. Storing identical
+    /// settings changes nothing.
+    async fn update_repo_settings(
+        &self,
+        repo: RepoId,
+        settings: &RepoSettings,
+    ) -> Result<(), MetaError> {
+        let settings_json = to_json(settings, "repository settings")?;
+        let mut tx = self.write_tx().await?;
+        let result = async {
+            self.lock_repo(&mut tx, repo).await?;
+            let row = sqlx::query("SELECT settings_json FROM repos WHERE id = $1")
+                .bind(repo.0)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+            let stored: RepoSettings = from_json(
+                &get::<String>(&row, "settings_json")?,
+                "repository settings",
+            )?;
+            if &stored == settings {
+                return Ok(());
+            }
+            sqlx::query(
+                "UPDATE repos SET settings_json = $2, revision = revision + 1, \
+                 removal_gen = removal_gen + 1 WHERE id = $1",
+            )
+            .bind(repo.0)
+            .bind(settings_json)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+            Ok(())
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    async fn delete_repo(&self, name: &RepoName) -> Result<bool, MetaError> {
+        let mut tx = self.write_tx().await?;
+        let result = sqlx::query("DELETE FROM repos WHERE name = $1")
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map(|r| r.rows_affected() > 0)
+            .map_err(map_sqlx);
+        finish(tx, result).await
+    }
+
+    async fn add_package(
+        &self,
+        repo: RepoId,
+        pkg: &NewPackage,
+        placements: &[Placement],
+        now: Timestamp,
+    ) -> Result<AddOutcome, MetaError> {
+        let mut tx = self.write_tx().await?;
+        let result = self
+            .add_package_tx(&mut tx, repo, pkg, placements, now)
+            .await;
+        finish(tx, result).await
+    }
+
+    async fn remove_package(
+        &self,
+        repo: RepoId,
+        filename: &FileName,
+    ) -> Result<Option<Revision>, MetaError> {
+        let mut tx = self.write_tx().await?;
+        let result = async {
+            self.lock_repo(&mut tx, repo).await?;
+            let deleted = sqlx::query("DELETE FROM packages WHERE repo_id = $1 AND filename = $2")
+                .bind(repo.0)
+                .bind(filename.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?
+                .rows_affected();
+            if deleted == 0 {
+                return Ok(None);
+            }
+            bump(&mut tx, repo, true).await.map(Some)
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    async fn get_package(
+        &self,
+        repo: RepoId,
+        filename: &FileName,
+    ) -> Result<Option<Package>, MetaError> {
+        let mut tx = self.read_tx().await?;
+        let result = package_by_filename(&mut tx, repo, filename).await;
+        finish(tx, result).await
+    }
+
+    async fn list_packages(&self, repo: RepoId) -> Result<Vec<Package>, MetaError> {
+        let mut tx = self.read_tx().await?;
+        let result = async {
+            let mut packages: Vec<Package> = sqlx::query(
+                "SELECT id, repo_id, filename, size, md5, sha1, sha256, sha512, format, name, \
+                 version, arch, index_entry, fields_json, created_at \
+                 FROM packages WHERE repo_id = $1 ORDER BY filename",
+            )
+            .bind(repo.0)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .iter()
+            .map(package_from_row)
+            .collect::<Result<_, _>>()?;
+            let mut by_package: BTreeMap<i64, Vec<Placement>> = BTreeMap::new();
+            for row in sqlx::query(
+                "SELECT package_id, distribution, component FROM placements \
+                 WHERE repo_id = $1 ORDER BY package_id, distribution, component",
+            )
+            .bind(repo.0)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            {
+                by_package
+                    .entry(get(&row, "package_id")?)
+                    .or_default()
+                    .push(placement_from_row(&row)?);
+            }
+            for p in &mut packages {
+                p.placements = by_package.remove(&p.id.0).unwrap_or_default();
+            }
+            Ok(packages)
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    /// Fails with `NotFound` (and changes nothing) if any update names a
+    /// package that is not in `repo`.
+    async fn update_packages(
+        &self,
+        repo: RepoId,
+        updates: &[PackageUpdate],
+    ) -> Result<Revision, MetaError> {
+        let mut tx = self.write_tx().await?;
+        let result = async {
+            self.lock_repo(&mut tx, repo).await?;
+            for u in updates {
+                let n = sqlx::query(
+                    "UPDATE packages SET format = $3, name = $4, version = $5, arch = $6, \
+                     index_entry = $7, fields_json = $8 WHERE id = $1 AND repo_id = $2",
+                )
+                .bind(u.id.0)
+                .bind(repo.0)
+                .bind(u.format.as_str())
+                .bind(u.name.as_str())
+                .bind(u.version.as_str())
+                .bind(u.arch.as_str())
+                .bind(u.index_entry.as_str())
+                .bind(to_json(&u.fields, "package fields")?)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_sqlx)?
+                .rows_affected();
+                if n == 0 {
+                    return Err(MetaError::NotFound(format!(
+                        "package #{} in repository #{repo}",
+                        u.id
+                    )));
+                }
+            }
+            bump(&mut tx, repo, true).await
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    async fn index_rows(
+        &self,
+        repo: RepoId,
+        format: Format,
+        after: PlacementId,
+    ) -> Result<Vec<IndexRow>, MetaError> {
+        sqlx::query(
+            "SELECT pl.id AS placement_id, pl.package_id, pl.distribution, pl.component, \
+                    p.name, p.version, p.arch, p.index_entry \
+             FROM placements pl JOIN packages p ON p.id = pl.package_id \
+             WHERE pl.repo_id = $1 AND pl.id > $2 AND p.format = $3 \
+             ORDER BY pl.id",
+        )
+        .bind(repo.0)
+        .bind(after.0)
+        .bind(format.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_sqlx)?
+        .iter()
+        .map(|row| {
+            Ok(IndexRow {
+                placement_id: PlacementId(get(row, "placement_id")?),
+                package_id: PackageId(get(row, "package_id")?),
+                distribution: placement_name(&get::<String>(row, "distribution")?)?,
+                component: placement_name(&get::<String>(row, "component")?)?,
+                name: get(row, "name")?,
+                version: get(row, "version")?,
+                arch: get(row, "arch")?,
+                index_entry: get(row, "index_entry")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Errors: `NotFound` if the repo does not exist.
+    async fn published_pointer(
+        &self,
+        repo: RepoId,
+    ) -> Result<Option<(PublicationId, Revision)>, MetaError> {
+        let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
+        current_pointer(&mut conn, repo).await
+    }
+
+    async fn get_publication(&self, id: PublicationId) -> Result<Option<Publication>, MetaError> {
+        sqlx::query(
+            "SELECT id, repo_id, revision, manifest_json, created_at FROM publications WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_sqlx)?
+        .as_ref()
+        .map(publication_from_row)
+        .transpose()
+    }
+
+    /// Errors: `NotFound` if the repo does not exist; `PublishConflict`
+    /// (nothing written) if the pointer is not `expected`.
+    async fn publish(
+        &self,
+        repo: RepoId,
+        expected: Option<PublicationId>,
+        revision: Revision,
+        manifest: &Manifest,
+        now: Timestamp,
+    ) -> Result<PublicationId, MetaError> {
+        let mut tx = self.write_tx().await?;
+        let result = self
+            .publish_tx(&mut tx, repo, expected, revision, manifest, now)
+            .await;
+        finish(tx, result).await
+    }
+
+    async fn recent_publications(
+        &self,
+        repo: RepoId,
+        since: Timestamp,
+    ) -> Result<Vec<Publication>, MetaError> {
+        sqlx::query(
+            "SELECT id, repo_id, revision, manifest_json, created_at FROM publications \
+             WHERE repo_id = $1 \
+               AND (created_at >= $2 OR id = (SELECT publication_id FROM repos WHERE id = $1)) \
+             ORDER BY id DESC",
+        )
+        .bind(repo.0)
+        .bind(since.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_sqlx)?
+        .iter()
+        .map(publication_from_row)
+        .collect()
+    }
+
+    async fn prune_publications(&self, repo: RepoId, before: Timestamp) -> Result<u64, MetaError> {
+        let mut tx = self.write_tx().await?;
+        let result = async {
+            self.lock_repo(&mut tx, repo).await?;
+            sqlx::query(
+                "DELETE FROM publications WHERE repo_id = $1 AND created_at < $2 \
+                 AND id <> COALESCE((SELECT publication_id FROM repos WHERE id = $1), 0)",
+            )
+            .bind(repo.0)
+            .bind(before.0)
+            .execute(&mut *tx)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(map_sqlx)
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    /// Errors: `AlreadyExists` if a token with the same secret exists.
+    async fn create_token(
+        &self,
+        name: &str,
+        secret_hash: &Sha256,
+        scope: &TokenScope,
+        now: Timestamp,
+    ) -> Result<TokenRecord, MetaError> {
+        let scope_json = to_json(scope, "token scope")?;
+        let mut tx = self.write_tx().await?;
+        let result = sqlx::query(
+            "INSERT INTO tokens (name, secret_sha256, scope_json, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(name)
+        .bind(secret_hash.hex())
+        .bind(scope_json)
+        .bind(now.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                MetaError::AlreadyExists("a token with this secret".to_string())
+            } else {
+                map_sqlx(e)
+            }
+        })
+        .and_then(|row| {
+            Ok(TokenRecord {
+                id: TokenId(get(&row, "id")?),
+                name: name.to_string(),
+                scope: scope.clone(),
+                created_at: now,
+            })
+        });
+        finish(tx, result).await
+    }
+
+    async fn find_token(&self, secret_hash: &Sha256) -> Result<Option<TokenRecord>, MetaError> {
+        sqlx::query("SELECT id, name, scope_json, created_at FROM tokens WHERE secret_sha256 = $1")
+            .bind(secret_hash.hex())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx)?
+            .as_ref()
+            .map(token_from_row)
+            .transpose()
+    }
+
+    async fn count_tokens(&self) -> Result<u64, MetaError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM tokens")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        let n: i64 = get(&row, "n")?;
+        u64::try_from(n).map_err(|e| corrupt("token count", e))
+    }
+
+    async fn insert_signing_key_if_absent(
+        &self,
+        name: &str,
+        armored_secret: &str,
+        now: Timestamp,
+    ) -> Result<String, MetaError> {
+        let mut tx = self.write_tx().await?;
+        let result = async {
+            sqlx::query(
+                "INSERT INTO signing_keys (name, armored_secret, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(armored_secret)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+            let row = sqlx::query("SELECT armored_secret FROM signing_keys WHERE name = $1")
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+            get::<String>(&row, "armored_secret")
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    async fn get_signing_key(&self, name: &str) -> Result<Option<String>, MetaError> {
+        sqlx::query("SELECT armored_secret FROM signing_keys WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx)?
+            .map(|row| get::<String>(&row, "armored_secret"))
+            .transpose()
+    }
+}
