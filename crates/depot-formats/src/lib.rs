@@ -1,1 +1,23 @@
-//! placeholder
+//! depot-formats: reading uploaded packages and writing repository
+//! metadata, one module per format. Everything here is pure and synchronous:
+//! readers take a `Read`, writers return bytes or text, time and digests are
+//! passed in, and the same input always gives the same output.
+//!
+//! - [`detect`]: which format an upload is, from its first bytes.
+//! - [`deb`]: Debian binary packages: [`deb::inspect`] reads and validates
+//!   a `.deb`, [`deb::index_entry`] renders its `Packages` stanza,
+//!   [`deb::version`] orders versions as dpkg does.
+//! - [`apt`]: an apt repository's `Release` file.
+//! - [`deb822`]: the `Field: value` syntax those files share.
+//!
+//! Every malformed, hostile or oversized input is a [`FormatError`] whose
+//! variant tells the HTTP layer which 4xx to answer and whose message names
+//! the problem; nothing here panics on input or writes to disk.
+
+pub mod apt;
+pub mod deb;
+pub mod deb822;
+pub mod detect;
+mod error;
+
+pub use error::FormatError;

@@ -1,0 +1,88 @@
+//! Format detection from a file's first bytes.
+//!
+//! A Debian binary package is an ar archive whose first member is
+//! `debian-binary`, so its first 24 bytes are `!<arch>\n` followed by the
+//! 16-byte member name field `debian-binary   ` (GNU ar may write
+//! `debian-binary/  `). Anything else is a generic [`Format::File`]...
+//!
+//! ...unless the name says `.deb` (or `.udeb`, `.ddeb`): then the file is
+//! treated as a Debian package whatever its bytes, so that a broken or
+//! truncated `.deb` is refused by [`crate::deb::inspect`] with a precise
+//! error instead of being stored silently as an opaque file.
+
+use depot_core::Format;
+
+const AR_MAGIC: &[u8] = b"!<arch>\n";
+
+/// Which format a file is, from its first bytes (pass at least the first
+/// 512 bytes when the file has them) and its name as a hint.
+pub fn sniff(head: &[u8], filename: &str) -> Format {
+    if is_deb(head) || has_deb_extension(filename) {
+        Format::Deb
+    } else {
+        Format::File
+    }
+}
+
+fn is_deb(head: &[u8]) -> bool {
+    let Some(rest) = head.strip_prefix(AR_MAGIC) else {
+        return false;
+    };
+    let Some(name) = rest.get(..16) else {
+        return false;
+    };
+    let mut name = name;
+    while let [n @ .., b' '] = name {
+        name = n;
+    }
+    let name = name.strip_suffix(b"/").unwrap_or(name);
+    name == b"debian-binary"
+}
+
+fn has_deb_extension(filename: &str) -> bool {
+    let lower = filename.to_ascii_lowercase();
+    [".deb", ".udeb", ".ddeb"]
+        .iter()
+        .any(|ext| lower.len() > ext.len() && lower.ends_with(ext))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_debs_by_content() {
+        let deb = depot_testkit::DebBuilder::new("hello", "1.0", "all").build();
+        assert_eq!(sniff(&deb[..512.min(deb.len())], "upload.bin"), Format::Deb);
+        assert_eq!(sniff(&deb, ""), Format::Deb);
+        assert_eq!(
+            sniff(
+                b"!<arch>\ndebian-binary/  1700000000  0     0     100644  4         `\n",
+                "x"
+            ),
+            Format::Deb
+        );
+    }
+
+    #[test]
+    fn other_content_is_a_file() {
+        let ar = depot_testkit::ar_archive(&[("libfoo.o", b"\x7fELF")]);
+        assert_eq!(sniff(&ar, "libfoo.a"), Format::File);
+        assert_eq!(sniff(b"!<arch>\n", "x.a"), Format::File);
+        assert_eq!(sniff(b"\x1f\x8b\x08", "image.qcow2.gz"), Format::File);
+        assert_eq!(sniff(b"", "empty"), Format::File);
+        assert_eq!(sniff(b"!<arch>\ndebian-binaryX", "x"), Format::File);
+    }
+
+    #[test]
+    fn deb_name_routes_broken_debs_to_the_deb_reader() {
+        assert_eq!(
+            sniff(b"<html>404</html>", "hello_1.0_amd64.deb"),
+            Format::Deb
+        );
+        assert_eq!(sniff(b"!<arch>\ndeb", "hello.DEB"), Format::Deb);
+        assert_eq!(sniff(b"", "x.udeb"), Format::Deb);
+        assert_eq!(sniff(b"", ".deb"), Format::File);
+        assert_eq!(sniff(b"", "deb"), Format::File);
+    }
+}
