@@ -1,1 +1,30 @@
-//! placeholder
+//! depot-sign: OpenPGP keys and signatures for published repositories.
+//!
+//! One [`PgpKey`] per repository (or organisation, or server) signs every
+//! publication: the apt `InRelease` file is clearsigned, `Release.gpg` and
+//! `repomd.xml.asc` are detached armored signatures. [`PgpKey`] implements
+//! [`depot_core::sign::PgpSigner`], the seam the formats are written against.
+//!
+//! What the output is built to satisfy, and checked against in the tests:
+//! `gpgv --keyring key.gpg InRelease` and `gpgv --keyring key.gpg Release.gpg
+//! Release` as run by apt in Debian bookworm (gpg 2.2), and `gpg --import` of
+//! the published `key.asc`.
+//!
+//! - Keys are OpenPGP v4: Ed25519 in the "EdDSA legacy" encoding (the default)
+//!   or RSA-4096 ([`KeyAlgorithm`]).
+//! - Every data signature uses SHA-256, never SHA-1.
+//! - Secret keys are stored **without a passphrase** (see [`PgpKey`]).
+//! - [`verify_clearsigned`] and [`verify_detached`] check signatures with
+//!   gpgv's rules; depot uses them to check its own output and imported keys.
+//!
+//! Implemented with rPGP (the `pgp` crate), pure Rust.
+
+mod armor;
+mod cert;
+mod error;
+mod key;
+mod verify;
+
+pub use error::KeyError;
+pub use key::{KeyAlgorithm, PgpKey};
+pub use verify::{verify_clearsigned, verify_detached};
