@@ -1,1 +1,484 @@
-//! placeholder
+//! depot-service: the use cases of depot (upload, remove, publish, serve the
+//! published tree, rebuild, tokens), with no HTTP or SQL types.
+//!
+//! The flow of an upload (DESIGN.md §3): stream to a temp file while
+//! hashing ([`staging`]); inspect it ([`inspect`]); put the blob if absent;
+//! insert the package and its placements in one MetaStore transaction, which
+//! bumps the repo revision; then wait until a publication at or past that
+//! revision is the repo's published pointer ([`publish`]). Many uploads in a
+//! burst share one publish.
+
+mod apt;
+pub mod auth;
+mod chunks;
+mod error;
+mod inspect;
+mod publish;
+pub mod staging;
+mod tree;
+
+pub use error::ServiceError;
+
+use bytes::Bytes;
+use depot_core::blob::{BlobError, BlobStore};
+use depot_core::meta::MetaStore;
+use depot_core::sign::PgpSigner;
+use depot_core::*;
+use depot_sign::{KeyAlgorithm, PgpKey};
+use futures::stream::BoxStream;
+use rand::RngCore;
+use serde::Serialize;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncRead;
+
+/// Name of the server-wide signing key in the MetaStore.
+const SERVER_KEY: &str = "server";
+
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Where uploads are staged. [`Depot::open_data_dir`] sets `{dir}/tmp`.
+    pub tmp_dir: PathBuf,
+    /// Largest accepted upload.
+    pub max_upload_bytes: u64,
+    /// How long superseded publications stay readable (clients mid-update
+    /// fetch by-hash files of the Release they already have).
+    pub publication_grace: Duration,
+    /// Algorithm of the server signing key generated on first start.
+    pub key_algorithm: KeyAlgorithm,
+    pub deb_limits: depot_formats::deb::Limits,
+    /// `Origin:` of Release files.
+    pub origin: String,
+    /// How long a repo must be idle before `Packages.xz` is added in a
+    /// background publication (`None`: only when [`Depot::complete_indexes`]
+    /// is called).
+    pub xz_delay: Option<Duration>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            tmp_dir: std::env::temp_dir().join("depot"),
+            max_upload_bytes: 2 << 30,
+            publication_grace: Duration::from_secs(3600),
+            key_algorithm: KeyAlgorithm::default(),
+            deb_limits: depot_formats::deb::Limits::default(),
+            origin: "depot".to_string(),
+            xz_delay: Some(Duration::from_secs(5)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UploadOptions {
+    pub distribution: Option<PlacementName>,
+    pub component: Option<PlacementName>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UploadOutcome {
+    pub package: Package,
+    /// False when the identical file was already stored.
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RebuildReport {
+    pub packages: usize,
+    pub revision: Revision,
+}
+
+/// A file to send: a package or a file of the published tree.
+pub struct Download {
+    /// Size of the whole file.
+    pub size: u64,
+    /// The bytes in `stream`.
+    pub range: Range<u64>,
+    pub stream: BoxStream<'static, Result<Bytes, BlobError>>,
+    /// A presigned URL of the blob store; answer with a redirect instead.
+    pub redirect: Option<String>,
+    /// Strong validator.
+    pub etag: Option<String>,
+    pub content_type: &'static str,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("size", &self.size)
+            .field("range", &self.range)
+            .field("redirect", &self.redirect)
+            .field("content_type", &self.content_type)
+            .finish()
+    }
+}
+
+impl Download {
+    /// Collects the stream (tests and small files only).
+    pub async fn bytes(self) -> Result<Vec<u8>, BlobError> {
+        use futures::TryStreamExt;
+        let parts: Vec<Bytes> = self.stream.try_collect().await?;
+        Ok(parts.concat())
+    }
+}
+
+/// The service. Cheap to clone.
+#[derive(Clone)]
+pub struct Depot {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+    signer: PgpKey,
+    config: ServiceConfig,
+    publisher: publish::Publisher,
+    chunks: chunks::ChunkCache,
+    publications: tree::PublicationCache,
+}
+
+impl Depot {
+    /// Opens the service on the given stores: loads the server signing key
+    /// (generating and storing it on first start) and sweeps upload temp
+    /// files left by crashed processes.
+    pub async fn open(
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        config: ServiceConfig,
+    ) -> Result<Depot, ServiceError> {
+        tokio::fs::create_dir_all(&config.tmp_dir).await?;
+        let tmp = config.tmp_dir.clone();
+        let swept = tokio::task::spawn_blocking(move || staging::sweep_stale(&tmp))
+            .await
+            .map_err(error::join_error)??;
+        if swept > 0 {
+            tracing::info!(swept, "removed upload temp files left by crashed processes");
+        }
+        let signer = load_or_create_key(meta.as_ref(), config.key_algorithm).await?;
+        tracing::debug!(fingerprint = %signer.fingerprint(), "signing key loaded");
+        Ok(Depot {
+            inner: Arc::new(Inner {
+                meta,
+                blobs,
+                signer,
+                config,
+                publisher: publish::Publisher::default(),
+                chunks: chunks::ChunkCache::default(),
+                publications: tree::PublicationCache::default(),
+            }),
+        })
+    }
+
+    /// Opens the embedded default on a data directory: SQLite at
+    /// `{dir}/depot.db`, blobs under `{dir}/blobs`, staging in `{dir}/tmp`.
+    pub async fn open_data_dir(
+        dir: &Path,
+        mut config: ServiceConfig,
+    ) -> Result<Depot, ServiceError> {
+        tokio::fs::create_dir_all(dir).await?;
+        let dir = tokio::fs::canonicalize(dir).await?;
+        config.tmp_dir = dir.join("tmp");
+        let url = format!("sqlite://{}", dir.join("depot.db").display());
+        let meta = depot_store::SqlMetaStore::connect(&url).await?;
+        let blobs = depot_store::ObjectBlobStore::local(&dir.join("blobs"))
+            .map_err(|e| ServiceError::Internal(format!("opening the blob store: {e}")))?;
+        Depot::open(Arc::new(meta), Arc::new(blobs), config).await
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.config
+    }
+
+    pub fn meta(&self) -> &Arc<dyn MetaStore> {
+        &self.inner.meta
+    }
+
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.inner.blobs
+    }
+
+    // ---- repositories --------------------------------------------------------
+
+    pub async fn create_repo(
+        &self,
+        name: &RepoName,
+        settings: RepoSettings,
+    ) -> Result<Repo, ServiceError> {
+        Ok(self
+            .inner
+            .meta
+            .create_repo(name, &settings, Timestamp::now())
+            .await?)
+    }
+
+    pub async fn list_repos(&self) -> Result<Vec<Repo>, ServiceError> {
+        Ok(self.inner.meta.list_repos().await?)
+    }
+
+    pub async fn repo(&self, name: &RepoName) -> Result<Repo, ServiceError> {
+        self.inner
+            .meta
+            .get_repo(name)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("repository '{name}'")))
+    }
+
+    /// Deletes the repo, its packages and its publications. Blobs no other
+    /// repo references are left for gc.
+    pub async fn delete_repo(&self, name: &RepoName) -> Result<(), ServiceError> {
+        if self.inner.meta.delete_repo(name).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!("repository '{name}'")))
+        }
+    }
+
+    /// Drops all generated metadata of the repo: re-reads every stored
+    /// package from its blob, replaces the parsed fields and index entries,
+    /// and publishes everything afresh.
+    pub async fn rebuild(&self, name: &RepoName) -> Result<RebuildReport, ServiceError> {
+        let repo = self.repo(name).await?;
+        let packages = self.inner.meta.list_packages(repo.id).await?;
+        let mut updates = Vec::with_capacity(packages.len());
+        for p in &packages {
+            let read = self.inner.blobs.get(&p.hashes.sha256, None).await?;
+            let body = tokio_util::io::StreamReader::new(futures::TryStreamExt::map_err(
+                read.stream,
+                |e| std::io::Error::other(e.to_string()),
+            ));
+            let staged = staging::stage(&self.inner.config.tmp_dir, body, u64::MAX).await?;
+            if staged.hashes.sha256 != p.hashes.sha256 {
+                return Err(ServiceError::Internal(format!(
+                    "blob of {} does not match its digest (store corrupted?)",
+                    p.filename
+                )));
+            }
+            let inspected =
+                self.inspect(&staged, p.filename.clone())
+                    .await
+                    .map_err(|e| match e {
+                        ServiceError::BadPackage(msg) => {
+                            ServiceError::BadPackage(format!("{}: {msg}", p.filename))
+                        }
+                        e => e,
+                    })?;
+            updates.push(meta::PackageUpdate {
+                id: p.id,
+                format: inspected.format,
+                name: inspected.name,
+                version: inspected.version,
+                arch: inspected.arch,
+                index_entry: inspected.index_entry,
+                fields: inspected.fields,
+            });
+        }
+        let revision = self.inner.meta.update_packages(repo.id, &updates).await?;
+        self.publish_until(&repo.name, revision).await?;
+        Ok(RebuildReport {
+            packages: packages.len(),
+            revision,
+        })
+    }
+
+    // ---- packages ------------------------------------------------------------
+
+    /// Streams `body` to a temp file (hashing it, failing past the size
+    /// limit), inspects it, stores it and returns once the repo's published
+    /// indexes include it.
+    pub async fn upload<R: AsyncRead + Unpin + Send>(
+        &self,
+        repo: &RepoName,
+        filename: &FileName,
+        body: R,
+        opts: &UploadOptions,
+    ) -> Result<UploadOutcome, ServiceError> {
+        let repo = self.repo(repo).await?;
+        let placement = Placement {
+            distribution: opts
+                .distribution
+                .clone()
+                .unwrap_or_else(|| repo.settings.default_distribution.clone()),
+            component: opts
+                .component
+                .clone()
+                .unwrap_or_else(|| repo.settings.default_component.clone()),
+        };
+        let staged = staging::stage(
+            &self.inner.config.tmp_dir,
+            body,
+            self.inner.config.max_upload_bytes,
+        )
+        .await?;
+        let digest = staged.hashes.sha256;
+        let path = staged.path().to_path_buf();
+        // Keep the staged file alive until the blob is stored.
+        let new = self.inspect(&staged, filename.clone()).await?;
+        self.inner.blobs.put_file(&digest, &path).await?;
+        drop(staged);
+        let outcome = self
+            .inner
+            .meta
+            .add_package(repo.id, &new, &[placement], Timestamp::now())
+            .await?;
+        self.publish_until(&repo.name, outcome.revision).await?;
+        Ok(UploadOutcome {
+            package: outcome.package,
+            created: outcome.created,
+        })
+    }
+
+    pub async fn list_packages(&self, repo: &RepoName) -> Result<Vec<Package>, ServiceError> {
+        let repo = self.repo(repo).await?;
+        Ok(self.inner.meta.list_packages(repo.id).await?)
+    }
+
+    pub async fn package(
+        &self,
+        repo: &RepoName,
+        filename: &FileName,
+    ) -> Result<Package, ServiceError> {
+        let r = self.repo(repo).await?;
+        self.inner
+            .meta
+            .get_package(r.id, filename)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("package '{filename}' in repository '{repo}'"))
+            })
+    }
+
+    pub async fn download(
+        &self,
+        repo: &RepoName,
+        filename: &FileName,
+        range: Option<Range<u64>>,
+    ) -> Result<Download, ServiceError> {
+        let p = self.package(repo, filename).await?;
+        let content_type = match p.format {
+            Format::Deb => "application/vnd.debian.binary-package",
+            Format::File => "application/octet-stream",
+        };
+        tree::blob_download(
+            &self.inner.blobs,
+            &p.hashes.sha256,
+            p.size,
+            range,
+            content_type,
+        )
+        .await
+    }
+
+    /// Removes a package from the repo and returns once the published
+    /// indexes no longer list it.
+    pub async fn remove(&self, repo: &RepoName, filename: &FileName) -> Result<(), ServiceError> {
+        let r = self.repo(repo).await?;
+        match self.inner.meta.remove_package(r.id, filename).await? {
+            Some(revision) => self.publish_until(&r.name, revision).await,
+            None => Err(ServiceError::NotFound(format!(
+                "package '{filename}' in repository '{repo}'"
+            ))),
+        }
+    }
+
+    // ---- published tree ------------------------------------------------------
+
+    /// A file of the repo's current publication, by path relative to the repo
+    /// root (`dists/stable/InRelease`, `.../by-hash/SHA256/<hex>`).
+    pub async fn published_file(
+        &self,
+        repo: &RepoName,
+        path: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<Download, ServiceError> {
+        let r = self.repo(repo).await?;
+        tree::published_file(self, &r, path, range).await
+    }
+
+    /// The public key that signs the repo's indexes, ASCII-armored.
+    pub async fn public_key_armored(&self, repo: &RepoName) -> Result<String, ServiceError> {
+        self.repo(repo).await?;
+        Ok(self.inner.signer.public_key_armored())
+    }
+
+    /// The signing key's fingerprint (uppercase hex).
+    pub fn key_fingerprint(&self) -> String {
+        self.inner.signer.fingerprint()
+    }
+
+    // ---- tokens --------------------------------------------------------------
+
+    pub async fn authenticate(
+        &self,
+        bearer_secret: &str,
+    ) -> Result<Option<TokenRecord>, ServiceError> {
+        let hash = Sha256::of(bearer_secret.trim().as_bytes());
+        Ok(self.inner.meta.find_token(&hash).await?)
+    }
+
+    /// Creates a token; the secret is returned once and only its hash is kept.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        scope: TokenScope,
+    ) -> Result<(TokenRecord, String), ServiceError> {
+        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+            return Err(ServiceError::Invalid(
+                "token name must be 1 to 128 printable characters".into(),
+            ));
+        }
+        let mut raw = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let secret = format!("depot_{}", depot_core::digest::hex(&raw));
+        let rec = self
+            .inner
+            .meta
+            .create_token(
+                name,
+                &Sha256::of(secret.as_bytes()),
+                &scope,
+                Timestamp::now(),
+            )
+            .await?;
+        Ok((rec, secret))
+    }
+
+    /// On first start (no token exists at all) creates an admin token and
+    /// returns its secret.
+    pub async fn ensure_admin_token(&self) -> Result<Option<String>, ServiceError> {
+        if self.inner.meta.count_tokens().await? > 0 {
+            return Ok(None);
+        }
+        let (_, secret) = self.create_token("admin", TokenScope::Admin).await?;
+        Ok(Some(secret))
+    }
+}
+
+async fn load_or_create_key(
+    meta: &dyn MetaStore,
+    algo: KeyAlgorithm,
+) -> Result<PgpKey, ServiceError> {
+    let armored = match meta.get_signing_key(SERVER_KEY).await? {
+        Some(a) => a,
+        None => {
+            let fresh = tokio::task::spawn_blocking(move || {
+                PgpKey::generate(algo, "depot repository signing key <depot@localhost>")
+            })
+            .await
+            .map_err(error::join_error)?
+            .map_err(|e| ServiceError::Internal(format!("generating the signing key: {e}")))?;
+            tracing::info!(fingerprint = %fresh.fingerprint(), algorithm = %algo, "generated the server signing key");
+            // Another node may have stored one meanwhile; everyone uses the first.
+            meta.insert_signing_key_if_absent(
+                SERVER_KEY,
+                &fresh.to_armored_secret(),
+                Timestamp::now(),
+            )
+            .await?
+        }
+    };
+    PgpKey::from_armored_secret(&armored)
+        .map_err(|e| ServiceError::Internal(format!("the stored signing key is unusable: {e}")))
+}

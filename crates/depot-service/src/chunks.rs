@@ -1,0 +1,306 @@
+//! Chunked index files.
+//!
+//! A large index (a `Packages` file of 10,000 packages is ~7 MB) is stored as
+//! a list of content-addressed chunks whose concatenation is the file. When
+//! one package is added, the publisher appends one small chunk instead of
+//! rewriting and re-hashing megabytes:
+//!
+//! - the plain file and its `.gz` twin are kept *aligned*: chunk `i` of the
+//!   `.gz` file is a gzip member of chunk `i` of the plain file, and a gzip
+//!   file may consist of several members (RFC 1952 §2.2; zlib's `gzread`,
+//!   which apt uses, reads them all);
+//! - after an append, the tail is merged while the second-to-last chunk is
+//!   not more than twice the size of the last, so a file holds O(log n)
+//!   chunks and every byte is rewritten O(log n) times over its life;
+//! - the whole-file digests every Release lists are computed by extending
+//!   the hash state of the unchanged prefix, kept per prefix in memory
+//!   ([`ChunkCache`]); a cold node recomputes them from the blobs.
+
+use crate::ServiceError;
+use bytes::Bytes;
+use depot_core::blob::BlobStore;
+use depot_core::{Chunk, ManifestFile, MultiHasher, Sha256};
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+
+/// Above this many entries the mid-state cache is dropped wholesale; entries
+/// are ~0.5 KB, and a cold entry only costs re-hashing from the blob store.
+const MAX_MIDSTATES: usize = 4096;
+/// Compressing more than this runs on the blocking pool.
+const INLINE_COMPRESS: usize = 256 * 1024;
+
+#[derive(Default)]
+pub struct ChunkCache {
+    midstates: Mutex<HashMap<[u8; 32], MultiHasher>>,
+}
+
+impl ChunkCache {
+    fn get(&self, key: &[u8; 32]) -> Option<MultiHasher> {
+        self.midstates.lock().expect("poisoned").get(key).cloned()
+    }
+    fn put(&self, key: [u8; 32], state: MultiHasher) {
+        let mut m = self.midstates.lock().expect("poisoned");
+        if m.len() >= MAX_MIDSTATES {
+            m.clear();
+        }
+        m.insert(key, state);
+    }
+}
+
+/// Key of the prefix `chunks[..=i]`: a hash chain over the chunk digests.
+fn prefix_keys(chunks: &[Chunk]) -> Vec<[u8; 32]> {
+    let mut out = Vec::with_capacity(chunks.len());
+    let mut k = [0u8; 32];
+    for c in chunks {
+        let mut buf = [0u8; 64];
+        buf[..32].copy_from_slice(&k);
+        buf[32..].copy_from_slice(&c.digest.0);
+        k = Sha256::of(&buf).0;
+        out.push(k);
+    }
+    out
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4 + 64),
+        flate2::Compression::new(6),
+    );
+    enc.write_all(data).expect("writing to a Vec cannot fail");
+    enc.finish().expect("writing to a Vec cannot fail")
+}
+
+pub struct Chunker<'a> {
+    pub blobs: &'a dyn BlobStore,
+    pub cache: &'a ChunkCache,
+    /// Bytes of chunks written or read during this render.
+    fresh: HashMap<Sha256, Bytes>,
+}
+
+/// The plain file and its gzip twin.
+pub struct Pair {
+    pub plain: ManifestFile,
+    pub gz: ManifestFile,
+}
+
+impl<'a> Chunker<'a> {
+    pub fn new(blobs: &'a dyn BlobStore, cache: &'a ChunkCache) -> Self {
+        Chunker {
+            blobs,
+            cache,
+            fresh: HashMap::new(),
+        }
+    }
+
+    /// Stores `bytes` as one blob.
+    pub async fn put(&mut self, bytes: Bytes) -> Result<Chunk, ServiceError> {
+        let digest = Sha256::of(&bytes);
+        let size = bytes.len() as u64;
+        self.blobs.put_bytes(&digest, bytes.clone()).await?;
+        self.fresh.insert(digest, bytes);
+        Ok(Chunk { digest, size })
+    }
+
+    /// A single-chunk file.
+    pub async fn single(&mut self, bytes: Bytes) -> Result<ManifestFile, ServiceError> {
+        let hashes = depot_core::Hashes::of(&bytes);
+        let size = bytes.len() as u64;
+        let chunk = if bytes.is_empty() {
+            None
+        } else {
+            Some(self.put(bytes).await?)
+        };
+        Ok(ManifestFile {
+            size,
+            hashes,
+            chunks: chunk.into_iter().collect(),
+        })
+    }
+
+    async fn bytes_of(&mut self, c: &Chunk) -> Result<Bytes, ServiceError> {
+        if let Some(b) = self.fresh.get(&c.digest) {
+            return Ok(b.clone());
+        }
+        let b = self.blobs.get_bytes(&c.digest).await?;
+        self.fresh.insert(c.digest, b.clone());
+        Ok(b)
+    }
+
+    async fn gz_chunk(&mut self, plain: Bytes) -> Result<Chunk, ServiceError> {
+        let gz = if plain.len() > INLINE_COMPRESS {
+            tokio::task::spawn_blocking(move || gzip(&plain))
+                .await
+                .map_err(crate::error::join_error)?
+        } else {
+            gzip(&plain)
+        };
+        self.put(Bytes::from(gz)).await
+    }
+
+    /// Appends `delta` to the index pair `prev` (or starts one), merging the
+    /// tail as described in the module docs.
+    pub async fn append(
+        &mut self,
+        prev: Option<&Pair>,
+        delta: Bytes,
+    ) -> Result<Pair, ServiceError> {
+        let (mut plain, mut gz, delta) = match prev {
+            Some(p) if p.plain.size > 0 && p.plain.chunks.len() == p.gz.chunks.len() => {
+                (p.plain.chunks.clone(), p.gz.chunks.clone(), delta)
+            }
+            Some(p) if p.plain.size > 0 => {
+                // Not aligned (written by another layout): start over from
+                // the plain bytes.
+                let mut all = Vec::with_capacity(p.plain.size as usize + delta.len());
+                for c in &p.plain.chunks {
+                    all.extend_from_slice(&self.bytes_of(c).await?);
+                }
+                all.extend_from_slice(&delta);
+                (Vec::new(), Vec::new(), Bytes::from(all))
+            }
+            _ => (Vec::new(), Vec::new(), delta),
+        };
+        if !delta.is_empty() {
+            plain.push(self.put(delta.clone()).await?);
+            gz.push(self.gz_chunk(delta).await?);
+        }
+        while plain.len() >= 2 && plain[plain.len() - 2].size <= 2 * plain[plain.len() - 1].size {
+            let b = plain.pop().expect("len >= 2");
+            let a = plain.pop().expect("len >= 2");
+            gz.truncate(gz.len() - 2);
+            let (ab, bb) = (self.bytes_of(&a).await?, self.bytes_of(&b).await?);
+            let mut merged = Vec::with_capacity(ab.len() + bb.len());
+            merged.extend_from_slice(&ab);
+            merged.extend_from_slice(&bb);
+            let merged = Bytes::from(merged);
+            plain.push(self.put(merged.clone()).await?);
+            gz.push(self.gz_chunk(merged).await?);
+        }
+        if gz.is_empty() {
+            // An empty index still needs a valid (empty) gzip file.
+            gz.push(self.put(Bytes::from(gzip(b""))).await?);
+        }
+        Ok(Pair {
+            plain: self.finish(plain).await?,
+            gz: self.finish(gz).await?,
+        })
+    }
+
+    /// Computes the whole-file digests of `chunks`, extending the longest
+    /// prefix whose hash state is cached.
+    pub async fn finish(&mut self, chunks: Vec<Chunk>) -> Result<ManifestFile, ServiceError> {
+        let keys = prefix_keys(&chunks);
+        let mut start = 0;
+        let mut state = MultiHasher::new();
+        for i in (0..keys.len()).rev() {
+            if let Some(s) = self.cache.get(&keys[i]) {
+                state = s;
+                start = i + 1;
+                break;
+            }
+        }
+        for i in start..chunks.len() {
+            let bytes = self.bytes_of(&chunks[i]).await?;
+            if bytes.len() > INLINE_COMPRESS {
+                let mut s = state;
+                state = tokio::task::spawn_blocking(move || {
+                    s.update(&bytes);
+                    s
+                })
+                .await
+                .map_err(crate::error::join_error)?;
+            } else {
+                state.update(&bytes);
+            }
+            self.cache.put(keys[i], state.clone());
+        }
+        let (hashes, size) = state.finish();
+        Ok(ManifestFile {
+            size,
+            hashes,
+            chunks,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use depot_core::Hashes;
+    use std::io::Read;
+
+    async fn concat(blobs: &dyn BlobStore, f: &ManifestFile) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in &f.chunks {
+            out.extend_from_slice(&blobs.get_bytes(&c.digest).await.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn appends_stay_consistent_and_logarithmic() {
+        let blobs = depot_store::ObjectBlobStore::memory();
+        let cache = ChunkCache::default();
+        let mut expected = Vec::new();
+        let mut pair: Option<Pair> = None;
+        for i in 0..200 {
+            let delta = format!("Package: p{i}\nVersion: 1.{i}\n\n").into_bytes();
+            expected.extend_from_slice(&delta);
+            // A fresh chunker per publish, as the publisher uses them.
+            let mut ch = Chunker::new(&blobs, &cache);
+            let next = ch.append(pair.as_ref(), Bytes::from(delta)).await.unwrap();
+            assert_eq!(concat(&blobs, &next.plain).await, expected, "after {i}");
+            assert_eq!(next.plain.hashes, Hashes::of(&expected));
+            assert_eq!(next.plain.size, expected.len() as u64);
+            let gz = concat(&blobs, &next.gz).await;
+            assert_eq!(next.gz.hashes, Hashes::of(&gz));
+            let mut unzipped = Vec::new();
+            flate2::read::MultiGzDecoder::new(&gz[..])
+                .read_to_end(&mut unzipped)
+                .unwrap();
+            assert_eq!(unzipped, expected);
+            assert!(
+                next.plain.chunks.len() <= 10,
+                "{} chunks after {i}",
+                next.plain.chunks.len()
+            );
+            pair = Some(next);
+        }
+    }
+
+    #[tokio::test]
+    async fn cold_cache_gives_the_same_digests() {
+        let blobs = depot_store::ObjectBlobStore::memory();
+        let warm = ChunkCache::default();
+        let mut ch = Chunker::new(&blobs, &warm);
+        let a = ch.append(None, Bytes::from_static(b"one\n")).await.unwrap();
+        let b = ch
+            .append(Some(&a), Bytes::from_static(b"two\n"))
+            .await
+            .unwrap();
+        let cold = ChunkCache::default();
+        let again = Chunker::new(&blobs, &cold)
+            .finish(b.gz.chunks.clone())
+            .await
+            .unwrap();
+        assert_eq!(again, b.gz);
+    }
+
+    #[tokio::test]
+    async fn empty_index_has_a_valid_gzip() {
+        let blobs = depot_store::ObjectBlobStore::memory();
+        let cache = ChunkCache::default();
+        let p = Chunker::new(&blobs, &cache)
+            .append(None, Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(p.plain.size, 0);
+        let gz = concat(&blobs, &p.gz).await;
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&gz[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        assert!(out.is_empty());
+    }
+}

@@ -1,0 +1,74 @@
+//! Turning a staged upload into a [`NewPackage`]: detect the format from the
+//! content (the name is only a hint), parse it, pre-render its index entry.
+
+use crate::staging::Staged;
+use crate::{Depot, ServiceError};
+use depot_core::{FileName, Format, NewPackage};
+use depot_formats::{deb, detect};
+use std::io::BufReader;
+
+/// Characters apt and every mirror tool handle in a pool file name without
+/// escaping.
+fn apt_safe(name: &str) -> bool {
+    name.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._+~-".contains(&b))
+}
+
+impl Depot {
+    /// Parses the staged file on the blocking pool.
+    pub(crate) async fn inspect(
+        &self,
+        staged: &Staged,
+        filename: FileName,
+    ) -> Result<NewPackage, ServiceError> {
+        let path = staged.path().to_path_buf();
+        let (size, hashes) = (staged.size, staged.hashes.clone());
+        let format = detect::sniff(&staged.head, filename.as_str());
+        let limits = self.inner.config.deb_limits.clone();
+        tokio::task::spawn_blocking(move || -> Result<NewPackage, ServiceError> {
+            match format {
+                Format::Deb => {
+                    if !apt_safe(filename.as_str()) {
+                        return Err(ServiceError::Invalid(format!(
+                            "file name '{filename}' of a Debian package may only contain letters, digits and . _ + ~ -"
+                        )));
+                    }
+                    let file = std::fs::File::open(&path)?;
+                    let info = deb::inspect(BufReader::new(file), &limits)?;
+                    let index_entry = deb::index_entry(&info, &format!("packages/{filename}"), size, &hashes);
+                    Ok(NewPackage {
+                        fields: deb::fields_json(&info),
+                        filename,
+                        size,
+                        hashes,
+                        format: Format::Deb,
+                        name: info.name,
+                        version: info.version,
+                        arch: info.arch,
+                        index_entry,
+                    })
+                }
+                Format::File => {
+                    if filename.as_str().ends_with(".deb") {
+                        return Err(ServiceError::BadPackage(format!(
+                            "'{filename}' is not a Debian package: it is not an ar archive starting with debian-binary"
+                        )));
+                    }
+                    Ok(NewPackage {
+                        filename,
+                        size,
+                        hashes,
+                        format: Format::File,
+                        name: String::new(),
+                        version: String::new(),
+                        arch: String::new(),
+                        index_entry: String::new(),
+                        fields: serde_json::json!({}),
+                    })
+                }
+            }
+        })
+        .await
+        .map_err(crate::error::join_error)?
+    }
+}

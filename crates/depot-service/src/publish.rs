@@ -1,0 +1,219 @@
+//! Publishing: moving a repo's published pointer to a publication that
+//! renders its current revision.
+//!
+//! - One publish at a time per repo *in this process* (a tokio mutex); the
+//!   task holding it publishes the newest revision, so every upload that
+//!   committed before it read the revision is covered, and waiters behind
+//!   the lock find their revision already published (coalescing).
+//! - Across processes and nodes the MetaStore's compare-and-set decides: a
+//!   publisher that lost the race re-reads and renders again on top of the
+//!   winner. The pointer moves last, after every file is stored.
+
+use crate::apt::{self, RenderCtx};
+use crate::chunks::Chunker;
+use crate::{Depot, ServiceError};
+use depot_core::meta::MetaError;
+use depot_core::{RepoId, RepoName, Revision, Timestamp};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A publisher losing this many compare-and-set races in a row gives up
+/// (the repo is then being published by others, and the caller may retry).
+const MAX_ATTEMPTS: usize = 64;
+
+#[derive(Default)]
+pub struct Publisher {
+    locks: Mutex<HashMap<RepoId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Repos with a background xz pass scheduled.
+    xz_scheduled: Mutex<std::collections::HashSet<RepoId>>,
+}
+
+impl Publisher {
+    fn lock_for(&self, repo: RepoId) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .expect("poisoned")
+            .entry(repo)
+            .or_default()
+            .clone()
+    }
+}
+
+impl Depot {
+    /// Returns once the repo's published pointer renders `target` or a later
+    /// revision, publishing if needed.
+    pub(crate) async fn publish_until(
+        &self,
+        repo: &RepoName,
+        target: Revision,
+    ) -> Result<(), ServiceError> {
+        let r = self.repo(repo).await?;
+        if self.published_revision(r.id).await? >= Some(target) {
+            return Ok(());
+        }
+        let lock = self.inner.publisher.lock_for(r.id);
+        let _guard = lock.lock().await;
+        if self.published_revision(r.id).await? >= Some(target) {
+            return Ok(());
+        }
+        self.publish_latest(repo).await
+    }
+
+    async fn published_revision(&self, repo: RepoId) -> Result<Option<Revision>, ServiceError> {
+        Ok(self
+            .inner
+            .meta
+            .published_pointer(repo)
+            .await?
+            .map(|(_, rev)| rev))
+    }
+
+    /// Renders the repo's current revision and moves the pointer to it,
+    /// retrying on top of whoever wins a race.
+    async fn publish_latest(&self, name: &RepoName) -> Result<(), ServiceError> {
+        let meta = self.inner.meta.as_ref();
+        for _ in 0..MAX_ATTEMPTS {
+            let repo = self.repo(name).await?;
+            let pointer = meta.published_pointer(repo.id).await?;
+            if pointer.is_some_and(|(_, rev)| rev >= repo.revision) {
+                return Ok(());
+            }
+            let prev = match pointer {
+                Some((id, _)) => Some(self.publication(id).await?),
+                None => None,
+            };
+            let now = Timestamp::now();
+            let mut ctx = RenderCtx {
+                meta,
+                chunker: Chunker::new(self.inner.blobs.as_ref(), &self.inner.chunks),
+                signer: &self.inner.signer,
+                origin: &self.inner.config.origin,
+                now,
+            };
+            let manifest = apt::render(&mut ctx, &repo, prev.as_ref().map(|p| &p.manifest)).await?;
+            match meta
+                .publish(repo.id, pointer.map(|p| p.0), repo.revision, &manifest, now)
+                .await
+            {
+                Ok(id) => {
+                    self.inner.publications.insert(depot_core::Publication {
+                        id,
+                        repo_id: repo.id,
+                        revision: repo.revision,
+                        created_at: now,
+                        manifest,
+                    });
+                    let grace = self.inner.config.publication_grace.as_secs() as i64;
+                    if let Err(e) = meta
+                        .prune_publications(repo.id, Timestamp(now.0 - grace))
+                        .await
+                    {
+                        tracing::warn!(repo = %name, error = %e, "pruning old publications failed");
+                    }
+                    tracing::debug!(repo = %name, publication = %id, revision = repo.revision.0, "published");
+                    self.schedule_xz(&repo);
+                    return Ok(());
+                }
+                Err(MetaError::PublishConflict { current }) => {
+                    tracing::debug!(repo = %name, ?current, "publication pointer moved; rendering again");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Unavailable(format!(
+            "repository '{name}' is being published by others; retry"
+        )))
+    }
+}
+
+impl Depot {
+    /// Schedules [`Depot::complete_indexes`] after the configured idle delay,
+    /// once per repo at a time.
+    fn schedule_xz(&self, repo: &depot_core::Repo) {
+        let Some(delay) = self.inner.config.xz_delay else {
+            return;
+        };
+        if !self
+            .inner
+            .publisher
+            .xz_scheduled
+            .lock()
+            .expect("poisoned")
+            .insert(repo.id)
+        {
+            return;
+        }
+        let depot = self.clone();
+        let (id, name) = (repo.id, repo.name.clone());
+        tokio::spawn(async move {
+            // Wait until uploads pause: a burst would make the xz stale at once.
+            let mut seen = depot.inner.meta.published_pointer(id).await.ok().flatten();
+            loop {
+                tokio::time::sleep(delay).await;
+                let now = depot.inner.meta.published_pointer(id).await.ok().flatten();
+                if now == seen {
+                    break;
+                }
+                seen = now;
+            }
+            depot
+                .inner
+                .publisher
+                .xz_scheduled
+                .lock()
+                .expect("poisoned")
+                .remove(&id);
+            if let Err(e) = depot.complete_indexes(&name).await {
+                tracing::warn!(repo = %name, error = %e, "adding Packages.xz failed");
+            }
+        });
+    }
+
+    /// Adds the slow-to-compress files (`Packages.xz`) to the current
+    /// publication by publishing it again with them, at the same revision.
+    /// Runs in the background after publishes; the CLI calls it before it
+    /// exits.
+    pub async fn complete_indexes(&self, name: &RepoName) -> Result<(), ServiceError> {
+        let meta = self.inner.meta.as_ref();
+        let repo = self.repo(name).await?;
+        let lock = self.inner.publisher.lock_for(repo.id);
+        let _guard = lock.lock().await;
+        for _ in 0..MAX_ATTEMPTS {
+            let repo = self.repo(name).await?;
+            let Some((id, revision)) = meta.published_pointer(repo.id).await? else {
+                return Ok(());
+            };
+            let prev = self.publication(id).await?;
+            let now = Timestamp::now();
+            let mut ctx = RenderCtx {
+                meta,
+                chunker: Chunker::new(self.inner.blobs.as_ref(), &self.inner.chunks),
+                signer: &self.inner.signer,
+                origin: &self.inner.config.origin,
+                now,
+            };
+            let Some(manifest) = apt::add_xz(&mut ctx, &repo, &prev.manifest).await? else {
+                return Ok(());
+            };
+            match meta
+                .publish(repo.id, Some(id), revision, &manifest, now)
+                .await
+            {
+                Ok(new) => {
+                    self.inner.publications.insert(depot_core::Publication {
+                        id: new,
+                        repo_id: repo.id,
+                        revision,
+                        created_at: now,
+                        manifest,
+                    });
+                    tracing::debug!(repo = %name, publication = %new, "published Packages.xz");
+                    return Ok(());
+                }
+                Err(MetaError::PublishConflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! Upload staging: an upload is streamed to a temp file under the data
+//! directory while all its digests are computed, never held whole in memory.
+//! The file is removed when the [`Staged`] value drops; files left by a
+//! crashed process are swept at start ([`sweep_stale`]).
+
+use crate::ServiceError;
+use depot_core::{Hashes, MultiHasher};
+use rand::RngCore;
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+const PREFIX: &str = "upload-";
+const SUFFIX: &str = ".part";
+
+/// A fully received upload on local disk.
+#[derive(Debug)]
+pub struct Staged {
+    path: PathBuf,
+    pub hashes: Hashes,
+    pub size: u64,
+    /// The first bytes, for format sniffing.
+    pub head: Vec<u8>,
+}
+
+impl Staged {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A temp path removed on drop unless disarmed, for the receiving phase.
+struct Guard(Option<PathBuf>);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn temp_name() -> String {
+    let mut r = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut r);
+    format!(
+        "{PREFIX}{}-{}{SUFFIX}",
+        std::process::id(),
+        depot_core::digest::hex(&r)
+    )
+}
+
+/// Streams `body` into a new file in `dir`, hashing as it goes. Fails with
+/// `TooLarge` as soon as more than `limit` bytes arrive (the partial file is
+/// removed).
+pub async fn stage<R: AsyncRead + Unpin>(
+    dir: &Path,
+    mut body: R,
+    limit: u64,
+) -> Result<Staged, ServiceError> {
+    let path = dir.join(temp_name());
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .await?;
+    let mut guard = Guard(Some(path.clone()));
+    let mut hasher = MultiHasher::new();
+    let mut head = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = body.read(&mut buf).await.map_err(|e| {
+            // The client went away or the body stream failed: not our fault.
+            ServiceError::Invalid(format!("reading the upload failed: {e}"))
+        })?;
+        if n == 0 {
+            break;
+        }
+        if hasher.len() + n as u64 > limit {
+            return Err(ServiceError::TooLarge { limit });
+        }
+        if head.len() < 4096 {
+            let take = (4096 - head.len()).min(n);
+            head.extend_from_slice(&buf[..take]);
+        }
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n]).await?;
+    }
+    file.flush().await?;
+    drop(file);
+    let (hashes, size) = hasher.finish();
+    guard.0 = None;
+    Ok(Staged {
+        path,
+        hashes,
+        size,
+        head,
+    })
+}
+
+/// Removes upload temp files whose writing process is gone (a crash or kill
+/// leaves them behind). Files of live processes, such as a CLI running next
+/// to the server on the same data directory, are kept.
+pub fn sweep_stale(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name
+            .strip_prefix(PREFIX)
+            .and_then(|r| r.strip_suffix(SUFFIX))
+        else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| {
+            pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if !alive {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stages_and_hashes_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = vec![7u8; 600_000];
+        let staged = stage(dir.path(), &data[..], 1 << 20).await.unwrap();
+        assert_eq!(staged.size, 600_000);
+        assert_eq!(staged.hashes, Hashes::of(&data));
+        assert_eq!(staged.head.len(), 4096);
+        assert_eq!(std::fs::read(staged.path()).unwrap(), data);
+        let p = staged.path().to_path_buf();
+        drop(staged);
+        assert!(!p.exists());
+    }
+
+    #[tokio::test]
+    async fn over_limit_is_rejected_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = vec![1u8; 10_001];
+        let err = stage(dir.path(), &data[..], 10_000).await.unwrap_err();
+        assert!(matches!(err, ServiceError::TooLarge { limit: 10_000 }));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn sweeps_only_dead_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        // pid 0 is never a user process and /proc/0 does not exist.
+        let dead = dir.path().join(format!("{PREFIX}0-abc{SUFFIX}"));
+        let live = dir
+            .path()
+            .join(format!("{PREFIX}{}-abc{SUFFIX}", std::process::id()));
+        let other = dir.path().join("keep.txt");
+        for p in [&dead, &live, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        assert_eq!(sweep_stale(dir.path()).unwrap(), 1);
+        assert!(!dead.exists() && live.exists() && other.exists());
+    }
+}

@@ -1,0 +1,521 @@
+//! The service end to end on the embedded default (SQLite + local blobs),
+//! without HTTP: uploads, publishing (incremental and full), removal,
+//! rebuild, concurrent writers on one database, by-hash resolution.
+
+use depot_core::{FileName, PlacementName, RepoName, RepoSettings};
+use depot_service::{Depot, ServiceConfig, ServiceError, UploadOptions};
+use depot_testkit::DebBuilder;
+use std::collections::BTreeSet;
+
+fn repo(name: &str) -> RepoName {
+    RepoName::new(name).unwrap()
+}
+
+async fn open(dir: &std::path::Path) -> Depot {
+    Depot::open_data_dir(dir, ServiceConfig::default())
+        .await
+        .unwrap()
+}
+
+async fn upload(depot: &Depot, r: &str, deb: &DebBuilder) -> depot_service::UploadOutcome {
+    upload_to(depot, r, deb, None).await
+}
+
+async fn upload_to(
+    depot: &Depot,
+    r: &str,
+    deb: &DebBuilder,
+    dist: Option<&str>,
+) -> depot_service::UploadOutcome {
+    let bytes = deb.build();
+    let opts = UploadOptions {
+        distribution: dist.map(|d| PlacementName::new(d).unwrap()),
+        component: None,
+    };
+    depot
+        .upload(
+            &repo(r),
+            &FileName::new(&deb.file_name()).unwrap(),
+            &bytes[..],
+            &opts,
+        )
+        .await
+        .unwrap()
+}
+
+async fn text(depot: &Depot, r: &str, path: &str) -> String {
+    let d = depot.published_file(&repo(r), path, None).await.unwrap();
+    String::from_utf8(d.bytes().await.unwrap()).unwrap()
+}
+
+fn package_names(packages: &str) -> Vec<String> {
+    packages
+        .lines()
+        .filter_map(|l| l.strip_prefix("Package: "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// (path, size, sha256) of every entry in the SHA256 section of a Release.
+fn sha256_entries(release: &str) -> Vec<(String, u64, String)> {
+    let parsed = depot_formats::apt::parse_release(release).unwrap();
+    parsed
+        .sha256
+        .iter()
+        .map(|e| (e.path.clone(), e.size, e.hash.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn upload_is_visible_in_signed_indexes_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    let out = upload(&depot, "r", &DebBuilder::new("hello", "1.0-1", "amd64")).await;
+    assert!(out.created);
+    assert_eq!(out.package.name, "hello");
+
+    let packages = text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await;
+    assert_eq!(package_names(&packages), ["hello"]);
+    assert!(packages.contains("Filename: packages/hello_1.0-1_amd64.deb\n"));
+    // arm64 is a default architecture: its index exists and is empty.
+    assert_eq!(
+        text(&depot, "r", "dists/stable/main/binary-arm64/Packages").await,
+        ""
+    );
+
+    // Every file the Release lists is served with that size and digest,
+    // also through by-hash.
+    let release = text(&depot, "r", "dists/stable/Release").await;
+    for (path, size, sha) in sha256_entries(&release) {
+        let full = format!("dists/stable/{path}");
+        let body = depot
+            .published_file(&repo("r"), &full, None)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(body.len() as u64, size, "{path}");
+        assert_eq!(depot_core::Sha256::of(&body).hex(), sha, "{path}");
+        let dir = full.rsplit_once('/').unwrap().0;
+        let by_hash = depot
+            .published_file(&repo("r"), &format!("{dir}/by-hash/SHA256/{sha}"), None)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(by_hash, body);
+    }
+
+    // InRelease is signed by the repo key and carries the Release text.
+    let key = depot.public_key_armored(&repo("r")).await.unwrap();
+    let inrelease = text(&depot, "r", "dists/stable/InRelease").await;
+    let signed = depot_sign::verify_clearsigned(&key, &inrelease).unwrap();
+    assert_eq!(signed.trim_end(), release.trim_end());
+    let detached = text(&depot, "r", "dists/stable/Release.gpg").await;
+    depot_sign::verify_detached(&key, release.as_bytes(), &detached).unwrap();
+}
+
+#[tokio::test]
+async fn incremental_publishes_equal_a_full_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    for i in 0..40 {
+        let arch = ["amd64", "all", "arm64"][i % 3];
+        upload(&depot, "r", &DebBuilder::new(&format!("p{i}"), "1.0", arch)).await;
+    }
+    let mut before = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let path = format!("dists/stable/main/binary-{arch}/Packages");
+        let gz = depot
+            .published_file(&repo("r"), &format!("{path}.gz"), None)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let mut unzipped = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::MultiGzDecoder::new(&gz[..]),
+            &mut unzipped,
+        )
+        .unwrap();
+        let plain = text(&depot, "r", &path).await;
+        assert_eq!(unzipped, plain, "{arch}: .gz must decompress to Packages");
+        before.push(plain);
+    }
+    // amd64 index: amd64 + all packages, in upload order.
+    let amd64: Vec<String> = (0..40)
+        .filter(|i| i % 3 != 2)
+        .map(|i| format!("p{i}"))
+        .collect();
+    assert_eq!(package_names(&before[0]), amd64);
+
+    // A rebuild renders everything from scratch: same Packages bytes.
+    let report = depot.rebuild(&repo("r")).await.unwrap();
+    assert_eq!(report.packages, 40);
+    for (i, arch) in ["amd64", "arm64"].iter().enumerate() {
+        let after = text(
+            &depot,
+            "r",
+            &format!("dists/stable/main/binary-{arch}/Packages"),
+        )
+        .await;
+        assert_eq!(after, before[i], "{arch}");
+    }
+}
+
+#[tokio::test]
+async fn remove_drops_the_package_from_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    upload(&depot, "r", &DebBuilder::new("aa", "1", "amd64")).await;
+    upload(&depot, "r", &DebBuilder::new("bb", "1", "amd64")).await;
+    depot
+        .remove(&repo("r"), &FileName::new("aa_1_amd64.deb").unwrap())
+        .await
+        .unwrap();
+    let packages = text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await;
+    assert_eq!(package_names(&packages), ["bb"]);
+    let err = depot
+        .remove(&repo("r"), &FileName::new("aa_1_amd64.deb").unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::NotFound(_)), "{err:?}");
+    // Appends after a removal continue correctly.
+    upload(&depot, "r", &DebBuilder::new("cc", "1", "amd64")).await;
+    let packages = text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await;
+    assert_eq!(package_names(&packages), ["bb", "cc"]);
+}
+
+#[tokio::test]
+async fn distributions_and_components_are_separate_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    upload_to(
+        &depot,
+        "r",
+        &DebBuilder::new("aa", "1", "amd64"),
+        Some("bookworm"),
+    )
+    .await;
+    upload_to(
+        &depot,
+        "r",
+        &DebBuilder::new("bb", "1", "amd64"),
+        Some("trixie"),
+    )
+    .await;
+    let bookworm = text(&depot, "r", "dists/bookworm/main/binary-amd64/Packages").await;
+    let trixie = text(&depot, "r", "dists/trixie/main/binary-amd64/Packages").await;
+    assert_eq!(package_names(&bookworm), ["aa"]);
+    assert_eq!(package_names(&trixie), ["bb"]);
+    let release = text(&depot, "r", "dists/trixie/Release").await;
+    assert!(release.contains("Suite: trixie\n"));
+    assert!(release.contains("Components: main\n"));
+    assert!(release.contains("Acquire-By-Hash: yes\n"));
+}
+
+#[tokio::test]
+async fn bad_input_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    upload(&depot, "r", &DebBuilder::new("aa", "1", "amd64")).await;
+    let before = text(&depot, "r", "dists/stable/InRelease").await;
+
+    let opts = UploadOptions::default();
+    let name = FileName::new("junk.deb").unwrap();
+    let err = depot
+        .upload(&repo("r"), &name, &b"not an archive"[..], &opts)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::BadPackage(_)), "{err:?}");
+
+    let deb = DebBuilder::new("aa", "1", "amd64").build();
+    let truncated = &deb[..deb.len() / 2];
+    let name = FileName::new("t_1_amd64.deb").unwrap();
+    let err = depot
+        .upload(&repo("r"), &name, truncated, &opts)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::BadPackage(_)), "{err:?}");
+
+    // Same name, other content: conflict.
+    let other = DebBuilder::new("aa", "1", "amd64")
+        .file("usr/share/aa/x", b"different")
+        .build();
+    let name = FileName::new("aa_1_amd64.deb").unwrap();
+    let err = depot
+        .upload(&repo("r"), &name, &other[..], &opts)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
+
+    // Same package/version/arch under another file name, other content: conflict.
+    let name = FileName::new("aa-copy.deb").unwrap();
+    let err = depot
+        .upload(&repo("r"), &name, &other[..], &opts)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
+
+    let small = Depot::open_data_dir(
+        dir.path(),
+        ServiceConfig {
+            max_upload_bytes: 100,
+            ..ServiceConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let big = DebBuilder::new("big", "1", "amd64").build();
+    let err = small
+        .upload(
+            &repo("r"),
+            &FileName::new("big_1_amd64.deb").unwrap(),
+            &big[..],
+            &opts,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ServiceError::TooLarge { limit: 100 }),
+        "{err:?}"
+    );
+
+    let err = depot
+        .upload(
+            &repo("nope"),
+            &FileName::new("x.deb").unwrap(),
+            &deb[..],
+            &opts,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::NotFound(_)), "{err:?}");
+
+    assert_eq!(text(&depot, "r", "dists/stable/InRelease").await, before);
+    let names: Vec<String> = depot
+        .list_packages(&repo("r"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.filename.to_string())
+        .collect();
+    assert_eq!(names, ["aa_1_amd64.deb"]);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0,
+        "temp files leaked"
+    );
+}
+
+#[tokio::test]
+async fn identical_reupload_is_idempotent_and_generic_files_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    let deb = DebBuilder::new("aa", "1", "amd64");
+    assert!(upload(&depot, "r", &deb).await.created);
+    assert!(!upload(&depot, "r", &deb).await.created);
+
+    let name = FileName::new("notes.txt").unwrap();
+    let out = depot
+        .upload(&repo("r"), &name, &b"hello"[..], &UploadOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(out.package.format, depot_core::Format::File);
+    let d = depot.download(&repo("r"), &name, Some(1..3)).await.unwrap();
+    assert_eq!((d.size, d.range.clone()), (5, 1..3));
+    assert_eq!(d.bytes().await.unwrap(), b"el");
+    let packages = text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await;
+    assert_eq!(package_names(&packages), ["aa"]);
+}
+
+/// Two `Depot`s on one data directory are two processes (a CLI next to the
+/// server, or two nodes): their publishes race through the compare-and-set
+/// and nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_on_one_database_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(dir.path()).await;
+    let b = open(dir.path()).await;
+    assert_eq!(
+        a.key_fingerprint(),
+        b.key_fingerprint(),
+        "both processes must sign with one key"
+    );
+    a.create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let depot = if w % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                upload(
+                    &depot,
+                    "r",
+                    &DebBuilder::new(&format!("w{w}-p{i}"), "1", "amd64"),
+                )
+                .await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let expected: BTreeSet<String> = (0..8)
+        .flat_map(|w| (0..10).map(move |i| format!("w{w}-p{i}")))
+        .collect();
+    for depot in [&a, &b] {
+        let packages = text(depot, "r", "dists/stable/main/binary-amd64/Packages").await;
+        let names = package_names(&packages);
+        assert_eq!(names.len(), 80, "duplicates or losses: {names:?}");
+        assert_eq!(names.into_iter().collect::<BTreeSet<_>>(), expected);
+    }
+    assert_eq!(
+        text(&a, "r", "dists/stable/InRelease").await,
+        text(&b, "r", "dists/stable/InRelease").await
+    );
+}
+
+#[tokio::test]
+async fn superseded_files_stay_readable_by_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    upload(&depot, "r", &DebBuilder::new("aa", "1", "amd64")).await;
+    let old_release = text(&depot, "r", "dists/stable/Release").await;
+    let (path, _, sha) = sha256_entries(&old_release)
+        .into_iter()
+        .find(|(p, _, _)| p == "main/binary-amd64/Packages.gz")
+        .unwrap();
+    upload(&depot, "r", &DebBuilder::new("bb", "1", "amd64")).await;
+    let dir_path = format!("dists/stable/{}", path.rsplit_once('/').unwrap().0);
+    let old = depot
+        .published_file(
+            &repo("r"),
+            &format!("{dir_path}/by-hash/SHA256/{sha}"),
+            None,
+        )
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(depot_core::Sha256::of(&old).hex(), sha);
+    let missing = depot
+        .published_file(
+            &repo("r"),
+            &format!("{dir_path}/by-hash/SHA256/{}", "0".repeat(64)),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, ServiceError::NotFound(_)));
+}
+
+#[tokio::test]
+async fn tokens_are_stored_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    let secret = depot
+        .ensure_admin_token()
+        .await
+        .unwrap()
+        .expect("first start creates one");
+    assert!(depot.ensure_admin_token().await.unwrap().is_none());
+    let rec = depot.authenticate(&secret).await.unwrap().unwrap();
+    assert_eq!(rec.scope, depot_core::TokenScope::Admin);
+    assert!(depot.authenticate("depot_wrong").await.unwrap().is_none());
+    let db = std::fs::read(dir.path().join("depot.db")).unwrap();
+    assert!(
+        !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "secret stored in clear"
+    );
+}
+
+#[tokio::test]
+async fn xz_follows_in_a_later_publication() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = Depot::open_data_dir(
+        dir.path(),
+        ServiceConfig {
+            xz_delay: None,
+            ..ServiceConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    upload(&depot, "r", &DebBuilder::new("aa", "1", "amd64")).await;
+    let release = text(&depot, "r", "dists/stable/Release").await;
+    assert!(
+        !release.contains("Packages.xz"),
+        "xz must not delay the upload"
+    );
+
+    depot.complete_indexes(&repo("r")).await.unwrap();
+    let release = text(&depot, "r", "dists/stable/Release").await;
+    let (_, size, sha) = sha256_entries(&release)
+        .into_iter()
+        .find(|(p, _, _)| p == "main/binary-amd64/Packages.xz")
+        .expect("Release lists Packages.xz");
+    let xz = depot
+        .published_file(
+            &repo("r"),
+            "dists/stable/main/binary-amd64/Packages.xz",
+            None,
+        )
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        (xz.len() as u64, depot_core::Sha256::of(&xz).hex()),
+        (size, sha)
+    );
+    let mut plain = String::new();
+    std::io::Read::read_to_string(&mut liblzma::read::XzDecoder::new(&xz[..]), &mut plain).unwrap();
+    assert_eq!(
+        plain,
+        text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await
+    );
+
+    // The next upload makes it stale: it is dropped, not served wrong.
+    upload(&depot, "r", &DebBuilder::new("bb", "1", "amd64")).await;
+    let release = text(&depot, "r", "dists/stable/Release").await;
+    assert!(!release.contains("main/binary-amd64/Packages.xz"));
+}
