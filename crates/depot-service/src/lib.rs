@@ -330,9 +330,24 @@ impl Depot {
         })
     }
 
+    /// The repo's packages, by name, then newest version first (dpkg
+    /// ordering for Debian packages), then file name.
     pub async fn list_packages(&self, repo: &RepoName) -> Result<Vec<Package>, ServiceError> {
         let repo = self.repo(repo).await?;
-        Ok(self.inner.meta.list_packages(repo.id).await?)
+        let mut packages = self.inner.meta.list_packages(repo.id).await?;
+        packages.sort_by(|a, b| {
+            let version = match (a.format, b.format) {
+                (Format::Deb, Format::Deb) => {
+                    depot_formats::deb::version::compare(&b.version, &a.version)
+                }
+                _ => std::cmp::Ordering::Equal,
+            };
+            (a.format, &a.name)
+                .cmp(&(b.format, &b.name))
+                .then(version)
+                .then_with(|| a.filename.cmp(&b.filename))
+        });
+        Ok(packages)
     }
 
     pub async fn package(

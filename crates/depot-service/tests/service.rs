@@ -519,3 +519,42 @@ async fn xz_follows_in_a_later_publication() {
     let release = text(&depot, "r", "dists/stable/Release").await;
     assert!(!release.contains("main/binary-amd64/Packages.xz"));
 }
+
+#[tokio::test]
+async fn listing_orders_versions_by_dpkg_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    // Upload order and byte order both disagree with dpkg order.
+    for v in [
+        "1.0-1",
+        "1.0~rc1-1",
+        "1:0.9-1",
+        "1.0-1+b1",
+        "1.10-1",
+        "1.9-1",
+    ] {
+        upload(&depot, "r", &DebBuilder::new("hello", v, "amd64")).await;
+    }
+    let versions: Vec<String> = depot
+        .list_packages(&repo("r"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.version)
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            "1:0.9-1",
+            "1.10-1",
+            "1.9-1",
+            "1.0-1+b1",
+            "1.0-1",
+            "1.0~rc1-1"
+        ]
+    );
+}
