@@ -397,32 +397,25 @@ impl Fixture {
         format!("{}_{}_{}.deb", self.name, self.version, self.arch)
     }
 
-    /// Builds the .deb with `dpkg-deb --build` (the reference builder).
+    /// Builds the .deb with `depot_testkit::DebBuilder`. The Description's
+    /// first line is `depot end-to-end fixture NAME`, which occurs nowhere
+    /// else in an index (the tamper test looks for it).
     pub fn build(&self) -> Vec<u8> {
-        let tmp = tempfile::tempdir().unwrap();
-        let tree = tmp.path().join("tree");
-        std::fs::create_dir_all(tree.join("DEBIAN")).unwrap();
-        let mut control = format!(
-            "Package: {}\nVersion: {}\nArchitecture: {}\nMaintainer: depot tests <tests@depot.invalid>\n",
-            self.name, self.version, self.arch
+        let mut b = depot_testkit::DebBuilder::new(self.name, self.version, self.arch).field(
+            "Description",
+            &format!(
+                "depot end-to-end fixture {}\n Installed by depot's apt end-to-end tests.",
+                self.name
+            ),
         );
         if let Some(d) = self.depends {
-            let _ = writeln!(control, "Depends: {d}");
+            b = b.depends(d);
         }
-        let _ = writeln!(control, "Description: depot end-to-end fixture {}", self.name);
-        std::fs::write(tree.join("DEBIAN/control"), control).unwrap();
         for (path, content) in &self.files {
-            let p = tree.join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, content).unwrap();
+            b = b.file(path, content);
         }
-        let out = tmp.path().join(self.file_name());
-        run(Command::new("dpkg-deb")
-            .args(["--build", "--root-owner-group", "-Zgzip"])
-            .arg(&tree)
-            .arg(&out))
-        .ok();
-        std::fs::read(out).unwrap()
+        assert_eq!(b.file_name(), self.file_name());
+        b.build()
     }
 }
 
@@ -625,16 +618,21 @@ impl DepotServer {
             .append(true)
             .open(&self.log_path)
             .expect("server log");
-        let child = Command::new(env!("CARGO_BIN_EXE_depot"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_depot"));
+        // Only the flags below configure this server, whatever DEPOT_* the
+        // environment running the tests has.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("DEPOT_") {
+                cmd.env_remove(k);
+            }
+        }
+        let child = cmd
             .arg("serve")
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "info")
-            .env_remove("DEPOT_DATA_DIR")
-            .env_remove("DEPOT_LISTEN")
-            .env_remove("DEPOT_CONFIG")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)
