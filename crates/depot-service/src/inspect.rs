@@ -48,13 +48,9 @@ impl Depot {
                         index_entry,
                     })
                 }
-                Format::File => {
-                    if filename.as_str().ends_with(".deb") {
-                        return Err(ServiceError::BadPackage(format!(
-                            "'{filename}' is not a Debian package: it is not an ar archive starting with debian-binary"
-                        )));
-                    }
-                    Ok(NewPackage {
+                // `sniff` classes every `*.deb` name as Deb, so a corrupt
+                // package gets inspect's precise refusal, not storage as a file.
+                Format::File => Ok(NewPackage {
                         filename,
                         size,
                         hashes,
@@ -63,9 +59,8 @@ impl Depot {
                         version: String::new(),
                         arch: String::new(),
                         index_entry: String::new(),
-                        fields: serde_json::json!({}),
-                    })
-                }
+                    fields: serde_json::json!({}),
+                }),
             }
         })
         .await

@@ -127,6 +127,23 @@ impl Depot {
 }
 
 impl Depot {
+    /// Publishes every repo whose published pointer is behind its revision:
+    /// a process that died between recording a change and publishing it
+    /// (the change was never acknowledged) leaves such a repo behind. The
+    /// server runs this at start. Returns how many repos were published.
+    pub async fn publish_pending(&self) -> Result<usize, ServiceError> {
+        let mut published = 0;
+        for repo in self.inner.meta.list_repos().await? {
+            if self.published_revision(repo.id).await? < Some(repo.revision)
+                && repo.revision > Revision(0)
+            {
+                self.publish_until(&repo.name, repo.revision).await?;
+                published += 1;
+            }
+        }
+        Ok(published)
+    }
+
     /// Schedules [`Depot::complete_indexes`] after the configured idle delay,
     /// once per repo at a time.
     fn schedule_xz(&self, repo: &depot_core::Repo) {

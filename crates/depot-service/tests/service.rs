@@ -558,3 +558,60 @@ async fn listing_orders_versions_by_dpkg_rules() {
         ]
     );
 }
+
+/// A process that recorded an upload and died before publishing it leaves
+/// the index behind the package table; the next start catches up.
+#[tokio::test]
+async fn pending_changes_are_published_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    let r = depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    upload(&depot, "r", &DebBuilder::new("aa", "1", "amd64")).await;
+    // Record a package the way an upload does, but "crash" before publishing.
+    let bytes = DebBuilder::new("bb", "1", "amd64").build();
+    let info = depot_formats::deb::inspect(&bytes[..], &Default::default()).unwrap();
+    let hashes = depot_core::Hashes::of(&bytes);
+    let entry = depot_formats::deb::index_entry(
+        &info,
+        "packages/bb_1_amd64.deb",
+        bytes.len() as u64,
+        &hashes,
+    );
+    depot
+        .blobs()
+        .put_bytes(&hashes.sha256, bytes.clone().into())
+        .await
+        .unwrap();
+    let new = depot_core::NewPackage {
+        filename: FileName::new("bb_1_amd64.deb").unwrap(),
+        size: bytes.len() as u64,
+        hashes,
+        format: depot_core::Format::Deb,
+        name: info.name.clone(),
+        version: info.version.clone(),
+        arch: info.arch.clone(),
+        index_entry: entry,
+        fields: depot_formats::deb::fields_json(&info),
+    };
+    let placement = depot_core::Placement {
+        distribution: PlacementName::new("stable").unwrap(),
+        component: PlacementName::new("main").unwrap(),
+    };
+    depot
+        .meta()
+        .add_package(r.id, &new, &[placement], depot_core::Timestamp::now())
+        .await
+        .unwrap();
+    drop(depot);
+
+    let restarted = open(dir.path()).await;
+    let before = text(&restarted, "r", "dists/stable/main/binary-amd64/Packages").await;
+    assert_eq!(package_names(&before), ["aa"]);
+    assert_eq!(restarted.publish_pending().await.unwrap(), 1);
+    let after = text(&restarted, "r", "dists/stable/main/binary-amd64/Packages").await;
+    assert_eq!(package_names(&after), ["aa", "bb"]);
+    assert_eq!(restarted.publish_pending().await.unwrap(), 0);
+}
