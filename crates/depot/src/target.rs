@@ -1,0 +1,297 @@
+//! Where the CLI's verbs run: directly on the data directory (the default;
+//! safe while a server runs on it), or against a server's REST API
+//! (`--server URL --token T`). Both give the same results and the same
+//! errors, so the command code does not care which one it talks to.
+
+use anyhow::{Context, Result, anyhow, bail};
+use depot_core::{FileName, Package, PlacementName, Repo, RepoName, RepoSettings, Revision};
+use depot_http::ErrorBody;
+use depot_service::{Depot, ServiceConfig, UploadOptions};
+use reqwest::{StatusCode, Url, header};
+use serde::Deserialize;
+use std::path::Path;
+use tokio_util::io::ReaderStream;
+
+use crate::config::{Config, Secret};
+
+/// One stored upload, as the CLI reports it.
+#[derive(Debug, Clone)]
+pub struct Added {
+    pub package: Package,
+    /// False when the identical file was already there.
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Rebuilt {
+    pub packages: usize,
+    pub revision: Revision,
+}
+
+pub enum Target {
+    Local(Depot),
+    Remote(Remote),
+}
+
+impl Target {
+    /// The remote API when a server is configured, else the data directory.
+    pub async fn open(config: &Config) -> Result<Target> {
+        match &config.server {
+            Some(server) => Ok(Target::Remote(Remote::new(server, config.token.clone())?)),
+            None => Ok(Target::Local(open_local(config).await?)),
+        }
+    }
+
+    pub async fn create(&self, repo: &RepoName, settings: RepoSettings) -> Result<Repo> {
+        match self {
+            Target::Local(d) => Ok(d.create_repo(repo, settings).await?),
+            Target::Remote(r) => {
+                let url = r.url(&["repos", repo.as_str(), ""]);
+                r.send(r.http.post(url).json(&settings))
+                    .await?
+                    .json()
+                    .await
+                    .map_err(Into::into)
+            }
+        }
+    }
+
+    pub async fn delete(&self, repo: &RepoName) -> Result<()> {
+        match self {
+            Target::Local(d) => Ok(d.delete_repo(repo).await?),
+            Target::Remote(r) => {
+                r.send(r.http.delete(r.url(&["repos", repo.as_str(), ""])))
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn rebuild(&self, repo: &RepoName) -> Result<Rebuilt> {
+        match self {
+            Target::Local(d) => {
+                let report = d.rebuild(repo).await?;
+                Ok(Rebuilt {
+                    packages: report.packages,
+                    revision: report.revision,
+                })
+            }
+            Target::Remote(r) => {
+                let url = r.url(&["repos", repo.as_str(), "rebuild"]);
+                r.send(r.http.post(url))
+                    .await?
+                    .json()
+                    .await
+                    .map_err(Into::into)
+            }
+        }
+    }
+
+    pub async fn list_repos(&self) -> Result<Vec<Repo>> {
+        match self {
+            Target::Local(d) => Ok(d.list_repos().await?),
+            Target::Remote(r) => {
+                let url = r.url(&["repos", ""]);
+                r.send(r.http.get(url))
+                    .await?
+                    .json()
+                    .await
+                    .map_err(Into::into)
+            }
+        }
+    }
+
+    pub async fn list_packages(&self, repo: &RepoName) -> Result<Vec<Package>> {
+        match self {
+            Target::Local(d) => Ok(d.list_packages(repo).await?),
+            Target::Remote(r) => {
+                let url = r.url(&["repos", repo.as_str(), "packages", ""]);
+                r.send(r.http.get(url))
+                    .await?
+                    .json()
+                    .await
+                    .map_err(Into::into)
+            }
+        }
+    }
+
+    /// Uploads the file at `path` under its own file name, streaming it.
+    pub async fn add(&self, repo: &RepoName, path: &Path, opts: &UploadOptions) -> Result<Added> {
+        let filename = upload_name(path)?;
+        let file = tokio::fs::File::open(path)
+            .await
+            .with_context(|| format!("opening {}", path.display()))?;
+        match self {
+            Target::Local(d) => {
+                let outcome = d.upload(repo, &filename, file, opts).await?;
+                Ok(Added {
+                    package: outcome.package,
+                    created: outcome.created,
+                })
+            }
+            Target::Remote(r) => {
+                let size = file.metadata().await?.len();
+                let mut query = vec![("filename", filename.as_str())];
+                if let Some(d) = &opts.distribution {
+                    query.push(("distribution", d.as_str()));
+                }
+                if let Some(c) = &opts.component {
+                    query.push(("component", c.as_str()));
+                }
+                let body = reqwest::Body::wrap_stream(ReaderStream::new(file));
+                let request = r
+                    .http
+                    .post(r.url(&["repos", repo.as_str(), "packages", ""]))
+                    .query(&query)
+                    .header(header::CONTENT_TYPE, "application/octet-stream")
+                    .header(header::CONTENT_LENGTH, size)
+                    .body(body);
+                let response = r.send(request).await?;
+                let created = response.status() == StatusCode::CREATED;
+                Ok(Added {
+                    package: response.json().await?,
+                    created,
+                })
+            }
+        }
+    }
+
+    pub async fn remove(&self, repo: &RepoName, file: &FileName) -> Result<()> {
+        match self {
+            Target::Local(d) => Ok(d.remove(repo, file).await?),
+            Target::Remote(r) => {
+                let url = r.url(&["repos", repo.as_str(), "packages", file.as_str()]);
+                r.send(r.http.delete(url)).await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Opens the service on the configured data directory.
+pub async fn open_local(config: &Config) -> Result<Depot> {
+    let service = ServiceConfig {
+        max_upload_bytes: config.max_upload_bytes,
+        key_algorithm: config.key_algorithm,
+        ..ServiceConfig::default()
+    };
+    Depot::open_data_dir(&config.data_dir, service)
+        .await
+        .with_context(|| format!("opening the data directory {}", config.data_dir.display()))
+}
+
+/// The name a file is stored under: its own file name.
+fn upload_name(path: &Path) -> Result<FileName> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| anyhow!("{}: not a file name depot can store", path.display()))?;
+    Ok(FileName::new(name)?)
+}
+
+/// Parses `--distribution` / `--component` values.
+pub fn placement(value: Option<&str>) -> Result<Option<PlacementName>> {
+    Ok(value.map(PlacementName::new).transpose()?)
+}
+
+/// A client of the REST API.
+pub struct Remote {
+    base: Url,
+    token: Option<Secret>,
+    http: reqwest::Client,
+}
+
+impl Remote {
+    pub fn new(server: &str, token: Option<Secret>) -> Result<Remote> {
+        let mut base = Url::parse(server).with_context(|| format!("server URL {server:?}"))?;
+        // Segments are appended to the base path, so `http://h/depot` works.
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        // reqwest is built without a default TLS provider (no aws-lc here):
+        // use ring, process-wide. A provider installed earlier stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("depot-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Remote { base, token, http })
+    }
+
+    /// `base` plus percent-encoded `segments` (an empty last segment gives a
+    /// trailing slash).
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        {
+            let mut path = url.path_segments_mut().expect("http URLs have a path");
+            path.pop_if_empty();
+            path.extend(segments);
+        }
+        url
+    }
+
+    /// Sends with the token and turns error responses into errors carrying
+    /// the server's message.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token.expose()),
+            None => request,
+        };
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the server at {}", self.base))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.unwrap_or_default();
+        let message = match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => format!(
+                "{} ({} {})",
+                body.error.message,
+                status.as_u16(),
+                body.error.code
+            ),
+            Err(_) => format!("the server answered {status}"),
+        };
+        if status == StatusCode::UNAUTHORIZED {
+            let hint = if self.token.is_some() {
+                "the token was not accepted; check --token / DEPOT_TOKEN"
+            } else {
+                "pass a token with --token or DEPOT_TOKEN"
+            };
+            bail!("{message}; {hint}");
+        }
+        bail!("{message}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_keep_the_base_path_and_encode_segments() {
+        let r = Remote::new("http://h:1/depot", None).unwrap();
+        assert_eq!(r.url(&["repos", ""]).as_str(), "http://h:1/depot/repos/");
+        let r = Remote::new("http://h:1/", None).unwrap();
+        assert_eq!(
+            r.url(&["repos", "x", "packages", "a b#1.bin"]).as_str(),
+            "http://h:1/repos/x/packages/a%20b%231.bin"
+        );
+    }
+
+    #[test]
+    fn upload_names_come_from_the_path() {
+        assert_eq!(
+            upload_name(Path::new("/tmp/x/hello_1.0_amd64.deb"))
+                .unwrap()
+                .as_str(),
+            "hello_1.0_amd64.deb"
+        );
+        assert!(upload_name(Path::new("/tmp/.hidden")).is_err());
+        assert!(upload_name(Path::new("/")).is_err());
+    }
+}
