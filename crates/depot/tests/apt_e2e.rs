@@ -5,9 +5,9 @@
 //! `apt-get`, `dpkg` and `gpgv` are run with signature checking on, and the
 //! machine's own apt/dpkg state is checked to be untouched.
 //!
-//! Needs the Debian packages `apt`, `dpkg`, `gpgv`, `gnupg`, `gzip` (and
-//! `xz-utils`, `zstd` should depot write such indexes)
-//! (`.ci/run` installs them).
+//! Needs the Debian packages `apt`, `dpkg`, `gpgv`, `gnupg` and `gzip`, plus
+//! `xz-utils` and `zstd` should depot write such indexes; `.ci/run` installs
+//! them all.
 
 mod common;
 
