@@ -1,35 +1,5 @@
 //! [`BlobStore`] over [`object_store`]: one implementation for local disk,
 //! memory and (later) S3.
-//!
-//! # Layout
-//!
-//! ```text
-//! {prefix}/blobs/sha256/{first 2 hex}/{64 hex}
-//! ```
-//!
-//! The two-character fan-out keeps directories small on local disk (256
-//! directories of at most a few thousand entries each for a million blobs)
-//! and costs nothing on S3. Anything else under the prefix (foreign keys,
-//! staging files of an in-flight upload) is ignored by [`BlobStore::list`].
-//!
-//! # Atomicity
-//!
-//! A blob is visible whole or not at all:
-//! - Small blobs (at most [`SINGLE_PUT_MAX`] bytes) go through one
-//!   `put_opts(PutMode::Create)`. `object_store` guarantees a put is atomic;
-//!   `LocalFileSystem` writes a staging file `{key}#{n}` and hard-links it to
-//!   the key (so a second writer gets `AlreadyExists`), S3 sends
-//!   `If-None-Match: *`.
-//! - Larger files are uploaded with `put_multipart`, part by part. On
-//!   `LocalFileSystem` the parts go to a staging file `{key}#{n}` that is
-//!   renamed onto the key in `complete()`; on S3 the object only exists after
-//!   `CompleteMultipartUpload`. Staging names (`#` followed by digits) are
-//!   never returned by `LocalFileSystem::list`, and this store's key parser
-//!   rejects them as well. Multipart has no create-only mode, so the store
-//!   checks for the key first; two racing uploads of the same digest may both
-//!   write (and both report [`PutOutcome::Created`]), which is harmless
-//!   because the key names the content: both write the same bytes and the
-//!   final rename/complete is atomic.
 
 use bytes::Bytes;
 use depot_core::blob::{BlobError, BlobInfo, BlobRead, BlobStore, PutOutcome};
@@ -55,10 +25,40 @@ pub(crate) const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Files up to this size are read into memory and put in one request.
 pub(crate) const SINGLE_PUT_MAX: u64 = PART_SIZE as u64;
 
-/// A content-addressed [`BlobStore`] over any [`ObjectStore`].
+/// A content-addressed [`BlobStore`] over any [`ObjectStore`]: one
+/// implementation for local disk, memory and (later) S3.
 ///
-/// See the [module docs](self) for the key layout and the atomicity
-/// argument. Cloning is cheap (the object store is shared).
+/// # Layout
+///
+/// ```text
+/// {prefix}/blobs/sha256/{first 2 hex}/{64 hex}
+/// ```
+///
+/// The two-character fan-out keeps directories small on local disk (256
+/// directories of at most a few thousand entries each for a million blobs)
+/// and costs nothing on S3. Anything else under the prefix (foreign keys,
+/// staging files of an in-flight upload) is ignored by [`BlobStore::list`].
+///
+/// # Atomicity
+///
+/// A blob is visible whole or not at all:
+/// - Small blobs (at most 8 MiB) go through one
+///   `put_opts(PutMode::Create)`. `object_store` guarantees a put is atomic;
+///   `LocalFileSystem` writes a staging file `{key}#{n}` and hard-links it to
+///   the key (so a second writer gets `AlreadyExists`), S3 sends
+///   `If-None-Match: *`.
+/// - Larger files are uploaded with `put_multipart`, part by part. On
+///   `LocalFileSystem` the parts go to a staging file `{key}#{n}` that is
+///   renamed onto the key in `complete()`; on S3 the object only exists after
+///   `CompleteMultipartUpload`. Staging names (`#` followed by digits) are
+///   never returned by `LocalFileSystem::list`, and this store's key parser
+///   rejects them as well. Multipart has no create-only mode, so the store
+///   checks for the key first; two racing uploads of the same digest may both
+///   write (and both report [`PutOutcome::Created`]), which is harmless
+///   because the key names the content: both write the same bytes and the
+///   final rename/complete is atomic.
+///
+/// Cheap to clone (clones share the object store).
 #[derive(Debug, Clone)]
 pub struct ObjectBlobStore {
     store: Arc<dyn ObjectStore>,

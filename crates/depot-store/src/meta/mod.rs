@@ -1,34 +1,4 @@
 //! [`MetaStore`] over one [`sqlx::AnyPool`], for SQLite and PostgreSQL.
-//!
-//! One code base serves both backends; the SQL is portable (`$1..$N`
-//! placeholders, `RETURNING`, `ON CONFLICT`) except where a backend needs
-//! its own statement, which is chosen by [`Backend`]:
-//!
-//! | concern | SQLite | PostgreSQL |
-//! | --- | --- | --- |
-//! | schema | `migrations/sqlite` (STRICT tables, AUTOINCREMENT) | `migrations/postgres` (identity columns, `COLLATE "C"`) |
-//! | write transactions | `BEGIN IMMEDIATE`: takes the database write lock up front, waiting up to `busy_timeout` (10 s) for it | `BEGIN` (read committed) + `SELECT .. FOR NO KEY UPDATE` on the repo row |
-//! | read transactions (several statements) | `BEGIN` (WAL snapshot) | `REPEATABLE READ READ ONLY` |
-//! | publish compare-and-set | `publication_id IS $3` | `publication_id IS NOT DISTINCT FROM $3` |
-//!
-//! # Concurrency
-//!
-//! Every method is one transaction. Writes that touch a repo first lock it:
-//! on SQLite `BEGIN IMMEDIATE` serialises all writers of the file (across
-//! processes too: the CLI next to a server), so a writer never sees
-//! `SQLITE_BUSY` from a lock upgrade, only waits; on PostgreSQL the row lock
-//! serialises the writers of one repo. That lock is also what makes
-//! placement ids usable as a cursor: ids are drawn from a sequence, and
-//! without it two transactions could commit ids out of order, so a reader
-//! of "placements after N" could skip a row committed late with a smaller
-//! id. Under the lock, ids within a repo are committed in increasing order.
-//!
-//! # SQLite settings
-//!
-//! Every connection runs with `journal_mode=WAL` (readers never block the
-//! writer), `synchronous=FULL` (a commit is on disk before it is
-//! acknowledged, also across power loss), `foreign_keys=ON` (cascading
-//! deletes) and `busy_timeout=10000`.
 
 mod migrate;
 
@@ -38,7 +8,7 @@ use depot_core::model::*;
 use depot_core::names::{FileName, PlacementName, RepoName};
 use depot_core::time::Timestamp;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Row};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -64,10 +34,40 @@ type Tx = sqlx::Transaction<'static, sqlx::Any>;
 /// [`MetaError::Unavailable`].
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 
-/// The metadata store on SQLite or PostgreSQL.
+/// The metadata store: [`MetaStore`] over one [`sqlx::AnyPool`], for SQLite
+/// and PostgreSQL.
 ///
-/// Cheap to clone (the pool is shared). See the [module docs](self) for the
-/// transaction and locking scheme.
+/// One code base serves both backends; the SQL is portable (`$1..$N`
+/// placeholders, `RETURNING`, `ON CONFLICT`) except where a backend needs
+/// its own statement, chosen by the URL scheme:
+///
+/// | concern | SQLite | PostgreSQL |
+/// | --- | --- | --- |
+/// | schema | `migrations/sqlite` (STRICT tables, AUTOINCREMENT) | `migrations/postgres` (identity columns, `COLLATE "C"`) |
+/// | write transactions | `BEGIN IMMEDIATE`: takes the database write lock up front, waiting up to `busy_timeout` (10 s) for it | `BEGIN` (read committed) + `SELECT .. FOR NO KEY UPDATE` on the repo row |
+/// | read transactions (several statements) | `BEGIN` (WAL snapshot) | `REPEATABLE READ READ ONLY` |
+/// | publish compare-and-set | `UPDATE .. WHERE publication_id IS $expected` | `.. IS NOT DISTINCT FROM $expected` |
+///
+/// # Concurrency
+///
+/// Every method is one transaction. Writes that touch a repo first lock it:
+/// on SQLite `BEGIN IMMEDIATE` serialises all writers of the file (across
+/// processes too: the CLI next to a server), so a writer never sees
+/// `SQLITE_BUSY` from a lock upgrade, only waits; on PostgreSQL the row lock
+/// serialises the writers of one repo. That lock is also what makes
+/// placement ids usable as a cursor: ids are drawn from a sequence, and
+/// without it two transactions could commit ids out of order, so a reader
+/// of "placements after N" could skip a row committed late with a smaller
+/// id. Under the lock, ids within a repo are committed in increasing order.
+///
+/// # SQLite settings
+///
+/// Every connection runs with `journal_mode=WAL` (readers never block the
+/// writer), `synchronous=FULL` (a commit is on disk before it is
+/// acknowledged, also across power loss), `foreign_keys=ON` (cascading
+/// deletes) and `busy_timeout=10000`.
+///
+/// Cheap to clone (clones share one pool).
 #[derive(Debug, Clone)]
 pub struct SqlMetaStore {
     pool: AnyPool,
@@ -115,12 +115,19 @@ impl SqlMetaStore {
             }
             Backend::Postgres => opts = opts.max_connections(16),
         }
+        // One direct attempt first: the pool would keep retrying an
+        // unreachable server until its acquire timeout; a misconfigured URL
+        // should fail at once.
+        let probe = AnyConnection::connect(&url).await.map_err(map_sqlx)?;
+        if let Err(e) = probe.close().await {
+            tracing::debug!(error = %e, "closing the probe connection failed");
+        }
         let pool = opts.connect(&url).await.map_err(map_sqlx)?;
         migrate::run(&pool, backend).await?;
         Ok(SqlMetaStore { pool, backend })
     }
 
-    /// Starts a write transaction (see the module docs).
+    /// Starts a write transaction (see [`SqlMetaStore`] for the scheme).
     async fn write_tx(&self) -> Result<Tx, MetaError> {
         match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
@@ -853,6 +860,7 @@ impl MetaStore for SqlMetaStore {
         finish(tx, result).await
     }
 
+    /// Errors: `NotFound` if the repo does not exist.
     async fn remove_package(
         &self,
         repo: RepoId,
@@ -1061,6 +1069,7 @@ impl MetaStore for SqlMetaStore {
         .collect()
     }
 
+    /// Errors: `NotFound` if the repo does not exist.
     async fn prune_publications(&self, repo: RepoId, before: Timestamp) -> Result<u64, MetaError> {
         let mut tx = self.write_tx().await?;
         let result = async {
@@ -1175,5 +1184,78 @@ impl MetaStore for SqlMetaStore {
             .map_err(map_sqlx)?
             .map(|row| get::<String>(&row, "armored_secret"))
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The durability and concurrency settings hold on every pooled
+    /// connection, not only the first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_connections_are_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("depot.db").display());
+        let store = SqlMetaStore::connect(&url).await.unwrap();
+        let mut conns = Vec::new();
+        for _ in 0..4 {
+            conns.push(store.pool.acquire().await.unwrap());
+        }
+        for c in &mut conns {
+            let mut get = async |pragma: &'static str| -> String {
+                let row = sqlx::query(pragma).fetch_one(&mut **c).await.unwrap();
+                match row.try_get::<String, _>(0) {
+                    Ok(s) => s,
+                    Err(_) => row.try_get::<i64, _>(0).unwrap().to_string(),
+                }
+            };
+            assert_eq!(get("PRAGMA journal_mode").await, "wal");
+            assert_eq!(get("PRAGMA synchronous").await, "2", "synchronous=FULL");
+            assert_eq!(get("PRAGMA foreign_keys").await, "1");
+            assert_eq!(get("PRAGMA busy_timeout").await, "10000");
+        }
+    }
+
+    #[test]
+    fn sqlite_urls_create_if_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a/b/depot.db");
+        let url = format!("sqlite://{}", db.display());
+        assert_eq!(prepare_sqlite_url(&url).unwrap(), format!("{url}?mode=rwc"));
+        assert!(db.parent().unwrap().is_dir(), "the directory is created");
+        assert_eq!(
+            prepare_sqlite_url(&format!("{url}?cache=private")).unwrap(),
+            format!("{url}?cache=private&mode=rwc")
+        );
+        assert_eq!(
+            prepare_sqlite_url(&format!("{url}?mode=ro")).unwrap(),
+            format!("{url}?mode=ro")
+        );
+        assert_eq!(
+            prepare_sqlite_url("sqlite::memory:").unwrap(),
+            "sqlite::memory:"
+        );
+        assert!(prepare_sqlite_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn driver_errors_map_to_retryable_or_not() {
+        assert!(matches!(
+            map_sqlx(sqlx::Error::PoolTimedOut),
+            MetaError::Unavailable(_)
+        ));
+        assert!(matches!(
+            map_sqlx(sqlx::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused
+            ))),
+            MetaError::Unavailable(_)
+        ));
+        assert!(matches!(
+            map_sqlx(sqlx::Error::RowNotFound),
+            MetaError::Backend(_)
+        ));
+        assert!(pg_retryable("40001") && pg_retryable("40P01") && pg_retryable("08006"));
+        assert!(!pg_retryable("23505"));
     }
 }
