@@ -146,6 +146,13 @@ async fn full(
         dists: BTreeMap::new(),
     };
     let mut by_dist: BTreeMap<&str, BTreeMap<&str, Vec<&IndexRow>>> = BTreeMap::new();
+    // The default placement is always published, empty or not, so that
+    // `apt-get update` works on a repository before its first upload.
+    by_dist
+        .entry(repo.settings.default_distribution.as_str())
+        .or_default()
+        .entry(repo.settings.default_component.as_str())
+        .or_default();
     for r in &rows {
         by_dist
             .entry(r.distribution.as_str())

@@ -202,16 +202,20 @@ impl Depot {
 
     // ---- repositories --------------------------------------------------------
 
+    /// Creates a repository and publishes its (empty) default distribution,
+    /// so clients can be pointed at it before the first upload.
     pub async fn create_repo(
         &self,
         name: &RepoName,
         settings: RepoSettings,
     ) -> Result<Repo, ServiceError> {
-        Ok(self
+        let repo = self
             .inner
             .meta
             .create_repo(name, &settings, Timestamp::now())
-            .await?)
+            .await?;
+        self.publish_until(&repo.name, repo.revision).await?;
+        Ok(repo)
     }
 
     pub async fn list_repos(&self) -> Result<Vec<Repo>, ServiceError> {

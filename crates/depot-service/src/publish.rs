@@ -134,9 +134,7 @@ impl Depot {
     pub async fn publish_pending(&self) -> Result<usize, ServiceError> {
         let mut published = 0;
         for repo in self.inner.meta.list_repos().await? {
-            if self.published_revision(repo.id).await? < Some(repo.revision)
-                && repo.revision > Revision(0)
-            {
+            if self.published_revision(repo.id).await? < Some(repo.revision) {
                 self.publish_until(&repo.name, repo.revision).await?;
                 published += 1;
             }

@@ -615,3 +615,26 @@ async fn pending_changes_are_published_at_start() {
     assert_eq!(package_names(&after), ["aa", "bb"]);
     assert_eq!(restarted.publish_pending().await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_new_repo_publishes_an_empty_signed_default_distribution() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await,
+        ""
+    );
+    let key = depot.public_key_armored(&repo("r")).await.unwrap();
+    let release =
+        depot_sign::verify_clearsigned(&key, &text(&depot, "r", "dists/stable/InRelease").await)
+            .unwrap();
+    assert!(release.contains("Components: main\n"), "{release}");
+    // The first upload renders on top of it.
+    upload(&depot, "r", &DebBuilder::new("aa", "1", "amd64")).await;
+    let packages = text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await;
+    assert_eq!(package_names(&packages), ["aa"]);
+}

@@ -91,6 +91,9 @@ pub async fn add(
             files.len()
         );
     }
+    if failed < files.len() {
+        target.finish(repo).await?;
+    }
     if failed > 0 {
         bail!("{failed} of {} files could not be added", files.len());
     }

@@ -17,6 +17,19 @@ pub async fn run(config: &Config) -> Result<()> {
         "opened the data directory"
     );
 
+    // A process killed between recording a change and publishing it left
+    // its repo behind; catch up before serving.
+    match depot.publish_pending().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            repos = n,
+            "published changes left pending by an earlier process"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "publishing pending changes failed; they publish with the next write")
+        }
+    }
+
     if let Some(secret) = depot
         .ensure_admin_token()
         .await

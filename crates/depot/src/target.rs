@@ -38,7 +38,7 @@ impl Target {
     pub async fn open(config: &Config) -> Result<Target> {
         match &config.server {
             Some(server) => Ok(Target::Remote(Remote::new(server, config.token.clone())?)),
-            None => Ok(Target::Local(open_local(config).await?)),
+            None => Ok(Target::Local(open_local_cli(config).await?)),
         }
     }
 
@@ -156,6 +156,15 @@ impl Target {
         }
     }
 
+    /// Completes what a server would finish in the background after the
+    /// last change (`Packages.xz`); a no-op against a server.
+    pub async fn finish(&self, repo: &RepoName) -> Result<()> {
+        match self {
+            Target::Local(d) => Ok(d.complete_indexes(repo).await?),
+            Target::Remote(_) => Ok(()),
+        }
+    }
+
     pub async fn remove(&self, repo: &RepoName, file: &FileName) -> Result<()> {
         match self {
             Target::Local(d) => Ok(d.remove(repo, file).await?),
@@ -168,12 +177,30 @@ impl Target {
     }
 }
 
-/// Opens the service on the configured data directory.
+/// Opens the service on the configured data directory, for the server.
 pub async fn open_local(config: &Config) -> Result<Depot> {
+    open_with(config, ServiceConfig::default()).await
+}
+
+/// Opens the service for one CLI verb: the process exits when the verb is
+/// done, so slow index files are completed by [`Target::finish`] instead of
+/// a background task.
+async fn open_local_cli(config: &Config) -> Result<Depot> {
+    open_with(
+        config,
+        ServiceConfig {
+            xz_delay: None,
+            ..ServiceConfig::default()
+        },
+    )
+    .await
+}
+
+async fn open_with(config: &Config, defaults: ServiceConfig) -> Result<Depot> {
     let service = ServiceConfig {
         max_upload_bytes: config.max_upload_bytes,
         key_algorithm: config.key_algorithm,
-        ..ServiceConfig::default()
+        ..defaults
     };
     Depot::open_data_dir(&config.data_dir, service)
         .await
