@@ -24,7 +24,7 @@ impl Depot {
         let path = staged.path().to_path_buf();
         let (size, hashes) = (staged.size, staged.hashes.clone());
         let format = detect::sniff(&staged.head, filename.as_str());
-        let limits = self.inner.config.deb_limits.clone();
+        let limits = self.inner.config.deb_limits;
         tokio::task::spawn_blocking(move || -> Result<NewPackage, ServiceError> {
             match format {
                 Format::Deb => {
