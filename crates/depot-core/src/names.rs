@@ -30,6 +30,29 @@ fn err(kind: &'static str, value: &str, reason: &'static str) -> NameError {
     }
 }
 
+/// 1 to 64 ASCII characters, starting with a letter or digit, the rest
+/// letters, digits or one of `extra`.
+fn token(
+    kind: &'static str,
+    s: &str,
+    extra: &[u8],
+    charset: &'static str,
+) -> Result<(), NameError> {
+    if s.is_empty() || s.len() > 64 {
+        return Err(err(kind, s, "must be 1 to 64 characters"));
+    }
+    if !s.as_bytes()[0].is_ascii_alphanumeric() {
+        return Err(err(kind, s, "must start with a letter or digit"));
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+    {
+        return Err(err(kind, s, charset));
+    }
+    Ok(())
+}
+
 macro_rules! string_newtype {
     ($name:ident) => {
         impl $name {
@@ -76,24 +99,13 @@ string_newtype!(RepoName);
 
 impl RepoName {
     pub fn new(s: &str) -> Result<Self, NameError> {
-        const K: &str = "repository name";
-        if s.is_empty() || s.len() > 64 {
-            return Err(err(K, s, "must be 1 to 64 characters"));
-        }
-        if !s.as_bytes()[0].is_ascii_alphanumeric() {
-            return Err(err(K, s, "must start with a letter or digit"));
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        {
-            return Err(err(
-                K,
-                s,
-                "may only contain letters, digits, '.', '_' and '-'",
-            ));
-        }
-        Ok(Self(s.to_string()))
+        token(
+            "repository name",
+            s,
+            b"._-",
+            "may only contain letters, digits, '.', '_' and '-'",
+        )
+        .map(|()| Self(s.to_string()))
     }
 }
 
@@ -134,24 +146,13 @@ string_newtype!(PlacementName);
 
 impl PlacementName {
     pub fn new(s: &str) -> Result<Self, NameError> {
-        const K: &str = "distribution/component name";
-        if s.is_empty() || s.len() > 64 {
-            return Err(err(K, s, "must be 1 to 64 characters"));
-        }
-        if !s.as_bytes()[0].is_ascii_alphanumeric() {
-            return Err(err(K, s, "must start with a letter or digit"));
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._+~:-".contains(&b))
-        {
-            return Err(err(
-                K,
-                s,
-                "may only contain letters, digits and . _ + ~ : -",
-            ));
-        }
-        Ok(Self(s.to_string()))
+        token(
+            "distribution/component name",
+            s,
+            b"._+~:-",
+            "may only contain letters, digits and . _ + ~ : -",
+        )
+        .map(|()| Self(s.to_string()))
     }
 }
 

@@ -83,41 +83,23 @@ impl Depot {
                 None => None,
             };
             let now = Timestamp::now();
-            let mut ctx = RenderCtx {
-                meta,
-                chunker: Chunker::new(self.inner.blobs.as_ref(), &self.inner.chunks),
-                signer: &self.inner.signer,
-                origin: &self.inner.config.origin,
-                now,
-            };
+            let mut ctx = self.render_ctx(now);
             let manifest = apt::render(&mut ctx, &repo, prev.as_ref().map(|p| &p.manifest)).await?;
-            match meta
-                .publish(repo.id, pointer.map(|p| p.0), repo.revision, &manifest, now)
-                .await
+            let expected = pointer.map(|p| p.0);
+            if let Some(id) = self
+                .commit(&repo, expected, repo.revision, manifest, now)
+                .await?
             {
-                Ok(id) => {
-                    self.inner.publications.insert(depot_core::Publication {
-                        id,
-                        repo_id: repo.id,
-                        revision: repo.revision,
-                        created_at: now,
-                        manifest,
-                    });
-                    let grace = self.inner.config.publication_grace.as_secs() as i64;
-                    if let Err(e) = meta
-                        .prune_publications(repo.id, Timestamp(now.0 - grace))
-                        .await
-                    {
-                        tracing::warn!(repo = %name, error = %e, "pruning old publications failed");
-                    }
-                    tracing::debug!(repo = %name, publication = %id, revision = repo.revision.0, "published");
-                    self.schedule_xz(&repo);
-                    return Ok(());
+                let grace = self.inner.config.publication_grace.as_secs() as i64;
+                if let Err(e) = meta
+                    .prune_publications(repo.id, Timestamp(now.0 - grace))
+                    .await
+                {
+                    tracing::warn!(repo = %name, error = %e, "pruning old publications failed");
                 }
-                Err(MetaError::PublishConflict { current }) => {
-                    tracing::debug!(repo = %name, ?current, "publication pointer moved; rendering again");
-                }
-                Err(e) => return Err(e.into()),
+                tracing::debug!(repo = %name, publication = %id, revision = repo.revision.0, "published");
+                self.schedule_xz(&repo);
+                return Ok(());
             }
         }
         Err(ServiceError::Unavailable(format!(
@@ -127,6 +109,51 @@ impl Depot {
 }
 
 impl Depot {
+    fn render_ctx(&self, now: Timestamp) -> RenderCtx<'_> {
+        RenderCtx {
+            meta: self.inner.meta.as_ref(),
+            chunker: Chunker::new(self.inner.blobs.as_ref(), &self.inner.chunks),
+            signer: &self.inner.signer,
+            origin: &self.inner.config.origin,
+            now,
+        }
+    }
+
+    /// Moves the pointer from `expected` to a new publication of `manifest`
+    /// (compare-and-set) and caches it. `None` when another publisher moved
+    /// the pointer first: the caller renders again on top of it.
+    async fn commit(
+        &self,
+        repo: &depot_core::Repo,
+        expected: Option<depot_core::PublicationId>,
+        revision: Revision,
+        manifest: depot_core::Manifest,
+        now: Timestamp,
+    ) -> Result<Option<depot_core::PublicationId>, ServiceError> {
+        match self
+            .inner
+            .meta
+            .publish(repo.id, expected, revision, &manifest, now)
+            .await
+        {
+            Ok(id) => {
+                self.inner.publications.insert(depot_core::Publication {
+                    id,
+                    repo_id: repo.id,
+                    revision,
+                    created_at: now,
+                    manifest,
+                });
+                Ok(Some(id))
+            }
+            Err(MetaError::PublishConflict { current }) => {
+                tracing::debug!(repo = %repo.name, ?current, "publication pointer moved; rendering again");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Publishes every repo whose published pointer is behind its revision:
     /// a process that died between recording a change and publishing it
     /// (the change was never acknowledged) leaves such a repo behind. The
@@ -200,33 +227,16 @@ impl Depot {
             };
             let prev = self.publication(id).await?;
             let now = Timestamp::now();
-            let mut ctx = RenderCtx {
-                meta,
-                chunker: Chunker::new(self.inner.blobs.as_ref(), &self.inner.chunks),
-                signer: &self.inner.signer,
-                origin: &self.inner.config.origin,
-                now,
-            };
+            let mut ctx = self.render_ctx(now);
             let Some(manifest) = apt::add_xz(&mut ctx, &repo, &prev.manifest).await? else {
                 return Ok(());
             };
-            match meta
-                .publish(repo.id, Some(id), revision, &manifest, now)
-                .await
+            if let Some(new) = self
+                .commit(&repo, Some(id), revision, manifest, now)
+                .await?
             {
-                Ok(new) => {
-                    self.inner.publications.insert(depot_core::Publication {
-                        id: new,
-                        repo_id: repo.id,
-                        revision,
-                        created_at: now,
-                        manifest,
-                    });
-                    tracing::debug!(repo = %name, publication = %new, "published Packages.xz");
-                    return Ok(());
-                }
-                Err(MetaError::PublishConflict { .. }) => continue,
-                Err(e) => return Err(e.into()),
+                tracing::debug!(repo = %name, publication = %new, "published Packages.xz");
+                return Ok(());
             }
         }
         Ok(())
