@@ -30,7 +30,7 @@ impl Server {
         std::fs::create_dir_all(data_dir)?;
         let port = free_port()?;
         let out = std::fs::File::create(log)?;
-        let child = Command::new(bin)
+        let child = depot_cmd(bin)
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
@@ -220,6 +220,33 @@ impl Server {
         apt::verify_signatures(&keyring, &saved[0], Some((&saved[1], &saved[2])))
     }
 
+    /// Waits until depot's deferred work after a burst is done, so it does not compete with
+    /// the next tool for the CPU: InRelease lists `Packages.xz` (added by a background pass
+    /// once the repo is idle) and the server used no CPU for `quiet`. Gives up after
+    /// `limit`. Returns the seconds waited and whether `Packages.xz` appeared.
+    pub async fn settle(&self, quiet: Duration, limit: Duration) -> Result<(f64, bool)> {
+        let t0 = Instant::now();
+        let inrelease = format!("/repos/{REPO}/dists/stable/InRelease");
+        let mut last = (Instant::now(), proc::cpu_ticks(self.pid()));
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let xz = self
+                .get(&inrelease)
+                .await?
+                .is_some_and(|b| String::from_utf8_lossy(&b).contains("binary-amd64/Packages.xz"));
+            let ticks = proc::cpu_ticks(self.pid());
+            if ticks.is_none() || ticks.zip(last.1).is_some_and(|(now, then)| now > then + 1) {
+                last = (Instant::now(), ticks);
+            }
+            if xz && last.0.elapsed() >= quiet {
+                return Ok((t0.elapsed().as_secs_f64(), true));
+            }
+            if t0.elapsed() > limit {
+                return Ok((t0.elapsed().as_secs_f64(), xz));
+            }
+        }
+    }
+
     /// `gpg --quick-gen-key` algorithm matching the served key, e.g. `rsa4096`, `ed25519`.
     pub async fn key_algo(&self, scratch: &Path) -> Result<String> {
         let key = self
@@ -278,6 +305,18 @@ pub fn file_name(deb: &Deb) -> String {
         .unwrap_or_default()
 }
 
+/// The depot binary with none of the caller's `DEPOT_*` settings (a `DEPOT_SERVER` would
+/// turn local mode into remote mode, a `DEPOT_CONFIG` could change anything).
+fn depot_cmd(bin: &Path) -> Command {
+    let mut c = Command::new(bin);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("DEPOT_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
 fn free_port() -> Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
@@ -313,7 +352,7 @@ pub struct Cli {
 impl Cli {
     pub fn create(&self, timeout: Duration) -> Result<()> {
         std::fs::create_dir_all(&self.data_dir)?;
-        let mut c = Command::new(&self.bin);
+        let mut c = depot_cmd(&self.bin);
         c.arg("create")
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -323,7 +362,7 @@ impl Cli {
     }
 
     pub fn add(&self, debs: &[Deb], timeout: Duration) -> Result<proc::Outcome> {
-        let mut c = Command::new(&self.bin);
+        let mut c = depot_cmd(&self.bin);
         c.arg("add").arg("--data-dir").arg(&self.data_dir).arg(REPO);
         c.args(debs.iter().map(|d| &d.path));
         proc::run_ok(&mut c, timeout, &self.log)
