@@ -173,7 +173,7 @@ impl Depot {
     }
 
     /// Opens the embedded default on a data directory: SQLite at
-    /// `{dir}/depot.db`, blobs under `{dir}/blobs`, staging in `{dir}/tmp`.
+    /// `{dir}/depot.db`, blobs under `{dir}/blobs/sha256/`, staging in `{dir}/tmp`.
     pub async fn open_data_dir(
         dir: &Path,
         mut config: ServiceConfig,
@@ -183,7 +183,9 @@ impl Depot {
         config.tmp_dir = dir.join("tmp");
         let url = format!("sqlite://{}", dir.join("depot.db").display());
         let meta = depot_store::SqlMetaStore::connect(&url).await?;
-        let blobs = depot_store::ObjectBlobStore::local(&dir.join("blobs"))
+        // The store keys blobs as `blobs/sha256/..`: rooted at the data
+        // directory, they land in `{dir}/blobs/sha256/ab/ab..`.
+        let blobs = depot_store::ObjectBlobStore::local(&dir)
             .map_err(|e| ServiceError::Internal(format!("opening the blob store: {e}")))?;
         Depot::open(Arc::new(meta), Arc::new(blobs), config).await
     }

@@ -638,3 +638,19 @@ async fn a_new_repo_publishes_an_empty_signed_default_distribution() {
     let packages = text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await;
     assert_eq!(package_names(&packages), ["aa"]);
 }
+
+#[tokio::test]
+async fn data_directory_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    let out = upload(&depot, "r", &DebBuilder::new("aa", "1", "amd64")).await;
+    let hex = out.package.hashes.sha256.hex();
+    let blob = dir.path().join("blobs/sha256").join(&hex[..2]).join(&hex);
+    assert!(blob.is_file(), "{} missing", blob.display());
+    assert!(dir.path().join("depot.db").is_file());
+    assert!(dir.path().join("tmp").is_dir());
+}
