@@ -17,8 +17,9 @@ use crate::proc;
 
 pub const REPO: &str = "bench";
 
+/// A running `depot serve`; killed when dropped, so no error path leaves it behind.
 pub struct Server {
-    child: Child,
+    child: Option<Child>,
     pub base: String,
     token: String,
     client: reqwest::Client,
@@ -47,7 +48,7 @@ impl Server {
             .pool_max_idle_per_host(64)
             .build()?;
         let mut server = Server {
-            child,
+            child: Some(child),
             base: format!("http://127.0.0.1:{port}"),
             token: String::new(),
             client,
@@ -55,7 +56,12 @@ impl Server {
         let deadline = Instant::now() + wait;
         let token_file = data_dir.join("admin.token");
         loop {
-            if let Some(status) = server.child.try_wait()? {
+            if let Some(status) = server
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().transpose())
+                .transpose()?
+            {
                 bail!(
                     "depot serve exited during start-up ({status})\n{}",
                     proc::tail(log)
@@ -87,13 +93,14 @@ impl Server {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// Kills the server and returns its peak RSS (KiB) over its whole life.
     pub fn stop(mut self) -> Result<u64> {
         let hwm = proc::vm_hwm_kib(self.pid()).unwrap_or(0);
-        let maxrss = proc::kill_and_reap(&mut self.child)?;
+        let mut child = self.child.take().context("server already stopped")?;
+        let maxrss = proc::kill_and_reap(&mut child)?;
         Ok(hwm.max(maxrss))
     }
 
@@ -272,6 +279,15 @@ impl Server {
             (Some("19"), _) => "nistp256".to_string(),
             (algo, _) => bail!("unrecognised key algorithm {algo:?} in depot's key.asc"),
         })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

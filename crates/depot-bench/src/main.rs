@@ -17,13 +17,17 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use corpus::Deb;
-use peers::{Aptly, Peer, PeerKey, Reprepro};
+use peers::{Aptly, Peer, PeerKey, Reprepro, Timeouts};
 use report::{Cell, SizeResult, TOOLS, Tool};
 
 /// Bound on one full publish (one process or the whole REST bulk upload).
 const FULL_TIMEOUT: Duration = Duration::from_secs(900);
 /// Bound on one "one more" step of one tool.
 const ONE_TIMEOUT: Duration = Duration::from_secs(120);
+const TIMEOUTS: Timeouts = Timeouts {
+    full: FULL_TIMEOUT,
+    one: ONE_TIMEOUT,
+};
 /// Bound on `depot serve` start-up (it may generate its signing key).
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 /// Bound on waiting for depot's deferred work (Packages.xz) after the full publish.
@@ -303,6 +307,15 @@ fn machine_meta(args: &Args) -> serde_json::Value {
         "aptly": first_line("aptly", &["version"]),
         "gpg": first_line("gpg", &["--version"]),
         "depot_bin": args.depot_bin.display().to_string(),
+        "depot_bin_built": std::fs::metadata(&args.depot_bin)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| first_line("date", &["-u", "-d", &format!("@{}", d.as_secs()), "+%Y-%m-%d %H:%M UTC"])),
+        "source": first_line(
+            "git",
+            &["-C", env!("CARGO_MANIFEST_DIR"), "describe", "--always", "--dirty"],
+        ),
         "runs": args.runs,
         "clients": args.clients,
     })
@@ -310,8 +323,11 @@ fn machine_meta(args: &Args) -> serde_json::Value {
 
 fn meta_line(m: &serde_json::Value) -> String {
     format!(
-        "depot-bench P1 — {} — {} CPUs ({}), {} GiB RAM, Linux {} — {}; {}; {}",
+        "depot-bench P1 — {} — source {} (depot binary built {}) — {} CPUs ({}), {} GiB RAM, \
+         Linux {} — {}; {}; {}",
         m["date"].as_str().unwrap_or(""),
+        m["source"].as_str().unwrap_or("?"),
+        m["depot_bin_built"].as_str().unwrap_or("?"),
         m["cpus"],
         m["cpu_model"].as_str().unwrap_or(""),
         m["mem_gib"],
@@ -320,6 +336,12 @@ fn meta_line(m: &serde_json::Value) -> String {
         m["aptly"].as_str().unwrap_or(""),
         m["gpg"].as_str().unwrap_or(""),
     )
+}
+
+/// `sync`, untimed, before every timed step: the data the previous tool left dirty in the
+/// page cache is written back now, not during the next tool's own `fsync`s.
+fn flush_writeback() {
+    let _ = Command::new("sync").stdin(Stdio::null()).status();
 }
 
 fn loadavg() -> String {
@@ -434,13 +456,13 @@ impl Bench {
             if want_reprepro {
                 peers.push((
                     Tool::Reprepro,
-                    Box::new(Reprepro::new(&dir.join("reprepro"), key, FULL_TIMEOUT)?),
+                    Box::new(Reprepro::new(&dir.join("reprepro"), key, TIMEOUTS)?),
                 ));
             }
             if want_aptly {
                 peers.push((
                     Tool::Aptly,
-                    Box::new(Aptly::new(&dir.join("aptly"), key, FULL_TIMEOUT)?),
+                    Box::new(Aptly::new(&dir.join("aptly"), key, TIMEOUTS)?),
                 ));
             }
         }
@@ -448,6 +470,7 @@ impl Bench {
         // 1. Full publish, one tool after the other, each after the same cache warm-up.
         if let Some(s) = &server {
             corpus::warm(&debs)?;
+            flush_writeback();
             proc::reset_hwm(s.pid());
             match self.depot_full(s, &debs, &dir, &mut res.notes) {
                 Ok(secs) => {
@@ -480,6 +503,7 @@ impl Bench {
         }
         for (tool, peer) in peers.iter_mut() {
             corpus::warm(&debs)?;
+            flush_writeback();
             let i = tool.idx();
             let outcome = peer
                 .full_publish(&debs, &dir.join("corpus"))
@@ -509,6 +533,7 @@ impl Bench {
         // 1b. depot add in local mode on its own data directory.
         if self.enabled(Tool::Depot) && self.args.cli {
             corpus::warm(&debs)?;
+            flush_writeback();
             match self.depot_cli_full(&debs, &dir) {
                 Ok((secs, kib)) => {
                     res.cli_full_secs = Cell::Val(secs);
@@ -535,6 +560,7 @@ impl Bench {
                 if !alive[i] || run >= cap[i] {
                     continue;
                 }
+                flush_writeback();
                 let step = match tool {
                     Tool::Depot => {
                         let s = server.as_ref().context("no server")?;

@@ -132,15 +132,22 @@ pub trait Peer {
     fn dists(&self) -> PathBuf;
 }
 
+/// Deadlines for one full publish and for one "one more" step.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub full: Duration,
+    pub one: Duration,
+}
+
 pub struct Reprepro {
     base: PathBuf,
     key_home: PathBuf,
     log: PathBuf,
-    timeout: Duration,
+    timeout: Timeouts,
 }
 
 impl Reprepro {
-    pub fn new(base: &Path, key: &PeerKey, timeout: Duration) -> Result<Reprepro> {
+    pub fn new(base: &Path, key: &PeerKey, timeout: Timeouts) -> Result<Reprepro> {
         std::fs::create_dir_all(base.join("conf"))?;
         std::fs::write(
             base.join("conf/distributions"),
@@ -176,7 +183,7 @@ impl Peer for Reprepro {
         c.args(["includedeb", "stable"]);
         c.args(debs.iter().map(|d| &d.path));
         let mut cost = Cost::default();
-        cost.add(&proc::run_ok(&mut c, self.timeout, &self.log)?);
+        cost.add(&proc::run_ok(&mut c, self.timeout.full, &self.log)?);
         Ok(cost)
     }
 
@@ -184,7 +191,7 @@ impl Peer for Reprepro {
         let mut c = self.cmd();
         c.args(["includedeb", "stable"]).arg(&deb.path);
         let mut cost = Cost::default();
-        cost.add(&proc::run_ok(&mut c, self.timeout, &self.log)?);
+        cost.add(&proc::run_ok(&mut c, self.timeout.one, &self.log)?);
         Ok(cost)
     }
 
@@ -199,7 +206,7 @@ pub struct Aptly {
     key_home: PathBuf,
     fingerprint: String,
     log: PathBuf,
-    timeout: Duration,
+    timeout: Timeouts,
 }
 
 /// Index work aptly does by default that depot and reprepro do not: Contents indexes (which
@@ -207,7 +214,7 @@ pub struct Aptly {
 const APTLY_PUBLISH_FLAGS: [&str; 3] = ["-batch", "-skip-contents", "-skip-bz2"];
 
 impl Aptly {
-    pub fn new(root: &Path, key: &PeerKey, timeout: Duration) -> Result<Aptly> {
+    pub fn new(root: &Path, key: &PeerKey, timeout: Timeouts) -> Result<Aptly> {
         std::fs::create_dir_all(root)?;
         let config = root.with_extension("conf");
         let conf = serde_json::json!({
@@ -252,16 +259,16 @@ impl Peer for Aptly {
             "-component=main",
             "bench",
         ]);
-        cost.add(&proc::run_ok(&mut create, self.timeout, &self.log)?);
+        cost.add(&proc::run_ok(&mut create, self.timeout.full, &self.log)?);
         let mut add = self.cmd();
         add.args(["repo", "add", "bench"]).arg(corpus_dir);
-        cost.add(&proc::run_ok(&mut add, self.timeout, &self.log)?);
+        cost.add(&proc::run_ok(&mut add, self.timeout.full, &self.log)?);
         let mut publish = self.cmd();
         publish
             .args(["publish", "repo"])
             .args(self.publish_args())
             .args(["-distribution=stable", "bench"]);
-        cost.add(&proc::run_ok(&mut publish, self.timeout, &self.log)?);
+        cost.add(&proc::run_ok(&mut publish, self.timeout.full, &self.log)?);
         Ok(cost)
     }
 
@@ -270,13 +277,13 @@ impl Peer for Aptly {
         let mut cost = Cost::default();
         let mut add = self.cmd();
         add.args(["repo", "add", "bench"]).arg(&deb.path);
-        cost.add(&proc::run_ok(&mut add, self.timeout, &self.log)?);
+        cost.add(&proc::run_ok(&mut add, self.timeout.one, &self.log)?);
         let mut update = self.cmd();
         update
             .args(["publish", "update"])
             .args(self.publish_args())
             .arg("stable");
-        cost.add(&proc::run_ok(&mut update, self.timeout, &self.log)?);
+        cost.add(&proc::run_ok(&mut update, self.timeout.one, &self.log)?);
         Ok(cost)
     }
 
