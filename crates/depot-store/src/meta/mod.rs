@@ -232,7 +232,9 @@ async fn sqlite_session_setup(conn: &mut AnyConnection) -> Result<(), sqlx::Erro
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
          PRAGMA foreign_keys = ON; \
-         PRAGMA synchronous = FULL;"
+         PRAGMA synchronous = FULL; \
+         PRAGMA mmap_size = 1073741824; \
+         PRAGMA cache_size = -16384;"
     )))
     .execute(&mut *conn)
     .await?;
@@ -550,11 +552,15 @@ impl SqlMetaStore {
         if pkg.format != Format::File {
             for p in &wanted {
                 let clash = sqlx::query(
-                    "SELECT p.filename, p.sha256 FROM placements pl \
-                     JOIN packages p ON p.id = pl.package_id \
-                     WHERE pl.repo_id = $1 AND pl.distribution = $2 AND pl.component = $3 \
-                       AND p.format = $4 AND p.name = $5 AND p.version = $6 AND p.arch = $7 \
-                       AND p.sha256 <> $8 \
+                    // Driven by the package identity index, then one
+                    // probe of placements' (package_id, distribution,
+                    // component) key: O(log n), not a walk over the
+                    // distribution's placements.
+                    "SELECT p.filename, p.sha256 FROM packages p \
+                     WHERE p.repo_id = $1 AND p.format = $4 AND p.name = $5 \
+                       AND p.version = $6 AND p.arch = $7 AND p.sha256 <> $8 \
+                       AND EXISTS (SELECT 1 FROM placements pl WHERE pl.package_id = p.id \
+                                   AND pl.distribution = $2 AND pl.component = $3) \
                      LIMIT 1",
                 )
                 .bind(repo.0)
