@@ -74,8 +74,11 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 pub struct Chunker<'a> {
     pub blobs: &'a dyn BlobStore,
     pub cache: &'a ChunkCache,
-    /// Bytes of chunks written or read during this render.
+    /// Bytes of chunks made or read during this render.
     fresh: HashMap<Sha256, Bytes>,
+    /// Chunks made during this render and not stored yet: [`Chunker::flush`]
+    /// writes them all at once, so their syncs to disk overlap.
+    pending: Vec<Sha256>,
 }
 
 /// The plain file and its gzip twin.
@@ -90,16 +93,40 @@ impl<'a> Chunker<'a> {
             blobs,
             cache,
             fresh: HashMap::new(),
+            pending: Vec::new(),
         }
     }
 
-    /// Stores `bytes` as one blob.
-    pub async fn put(&mut self, bytes: Bytes) -> Result<Chunk, ServiceError> {
+    /// Makes `bytes` a chunk. It is stored by [`Chunker::flush`].
+    pub fn put(&mut self, bytes: Bytes) -> Chunk {
         let digest = Sha256::of(&bytes);
         let size = bytes.len() as u64;
-        self.blobs.put_bytes(&digest, bytes.clone()).await?;
-        self.fresh.insert(digest, bytes);
-        Ok(Chunk { digest, size })
+        if self.fresh.insert(digest, bytes).is_none() {
+            self.pending.push(digest);
+        }
+        Chunk { digest, size }
+    }
+
+    /// Stores, concurrently, every chunk made since the last flush that
+    /// `manifest` references (intermediate merge results are dropped). Must
+    /// complete before the manifest is published.
+    pub async fn flush(&mut self, manifest: &depot_core::Manifest) -> Result<(), ServiceError> {
+        let wanted: std::collections::HashSet<Sha256> = manifest
+            .files
+            .values()
+            .flat_map(|f| f.chunks.iter().map(|c| c.digest))
+            .collect();
+        let puts = self
+            .pending
+            .drain(..)
+            .filter(|d| wanted.contains(d))
+            .map(|d| {
+                let bytes = self.fresh[&d].clone();
+                let blobs = self.blobs;
+                async move { blobs.put_bytes(&d, bytes).await }
+            });
+        futures::future::try_join_all(puts).await?;
+        Ok(())
     }
 
     /// A single-chunk file.
@@ -109,7 +136,7 @@ impl<'a> Chunker<'a> {
         let chunk = if bytes.is_empty() {
             None
         } else {
-            Some(self.put(bytes).await?)
+            Some(self.put(bytes))
         };
         Ok(ManifestFile {
             size,
@@ -135,7 +162,7 @@ impl<'a> Chunker<'a> {
         } else {
             gzip(&plain)
         };
-        self.put(Bytes::from(gz)).await
+        Ok(self.put(Bytes::from(gz)))
     }
 
     /// Appends `delta` to the index pair `prev` (or starts one), merging the
@@ -162,7 +189,7 @@ impl<'a> Chunker<'a> {
             _ => (Vec::new(), Vec::new(), delta),
         };
         if !delta.is_empty() {
-            plain.push(self.put(delta.clone()).await?);
+            plain.push(self.put(delta.clone()));
             gz.push(self.gz_chunk(delta).await?);
         }
         while plain.len() >= 2 && plain[plain.len() - 2].size <= 2 * plain[plain.len() - 1].size {
@@ -174,12 +201,12 @@ impl<'a> Chunker<'a> {
             merged.extend_from_slice(&ab);
             merged.extend_from_slice(&bb);
             let merged = Bytes::from(merged);
-            plain.push(self.put(merged.clone()).await?);
+            plain.push(self.put(merged.clone()));
             gz.push(self.gz_chunk(merged).await?);
         }
         if gz.is_empty() {
             // An empty index still needs a valid (empty) gzip file.
-            gz.push(self.put(Bytes::from(gzip(b""))).await?);
+            gz.push(self.put(Bytes::from(gzip(b""))));
         }
         Ok(Pair {
             plain: self.finish(plain).await?,
@@ -230,6 +257,13 @@ mod tests {
     use depot_core::Hashes;
     use std::io::Read;
 
+    fn manifest_of(p: &Pair) -> depot_core::Manifest {
+        let mut m = depot_core::Manifest::default();
+        m.files.insert("Packages".into(), p.plain.clone());
+        m.files.insert("Packages.gz".into(), p.gz.clone());
+        m
+    }
+
     async fn concat(blobs: &dyn BlobStore, f: &ManifestFile) -> Vec<u8> {
         let mut out = Vec::new();
         for c in &f.chunks {
@@ -250,6 +284,7 @@ mod tests {
             // A fresh chunker per publish, as the publisher uses them.
             let mut ch = Chunker::new(&blobs, &cache);
             let next = ch.append(pair.as_ref(), Bytes::from(delta)).await.unwrap();
+            ch.flush(&manifest_of(&next)).await.unwrap();
             assert_eq!(concat(&blobs, &next.plain).await, expected, "after {i}");
             assert_eq!(next.plain.hashes, Hashes::of(&expected));
             assert_eq!(next.plain.size, expected.len() as u64);
@@ -279,6 +314,7 @@ mod tests {
             .append(Some(&a), Bytes::from_static(b"two\n"))
             .await
             .unwrap();
+        ch.flush(&manifest_of(&b)).await.unwrap();
         let cold = ChunkCache::default();
         let again = Chunker::new(&blobs, &cold)
             .finish(b.gz.chunks.clone())
@@ -291,10 +327,9 @@ mod tests {
     async fn empty_index_has_a_valid_gzip() {
         let blobs = depot_store::ObjectBlobStore::memory();
         let cache = ChunkCache::default();
-        let p = Chunker::new(&blobs, &cache)
-            .append(None, Bytes::new())
-            .await
-            .unwrap();
+        let mut ch = Chunker::new(&blobs, &cache);
+        let p = ch.append(None, Bytes::new()).await.unwrap();
+        ch.flush(&manifest_of(&p)).await.unwrap();
         assert_eq!(p.plain.size, 0);
         let gz = concat(&blobs, &p.gz).await;
         let mut out = Vec::new();

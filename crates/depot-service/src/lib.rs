@@ -216,7 +216,7 @@ impl Depot {
             .meta
             .create_repo(name, &settings, Timestamp::now())
             .await?;
-        self.publish_until(&repo.name, repo.revision).await?;
+        self.publish_until(&repo, repo.revision).await?;
         Ok(repo)
     }
 
@@ -282,7 +282,7 @@ impl Depot {
             });
         }
         let revision = self.inner.meta.update_packages(repo.id, &updates).await?;
-        self.publish_until(&repo.name, revision).await?;
+        self.publish_until(&repo, revision).await?;
         Ok(RebuildReport {
             packages: packages.len(),
             revision,
@@ -301,6 +301,47 @@ impl Depot {
         body: R,
         opts: &UploadOptions,
     ) -> Result<UploadOutcome, ServiceError> {
+        let (repo, outcome, revision) = self.record(repo, filename, body, opts).await?;
+        let started = std::time::Instant::now();
+        self.publish_until(&repo, revision).await?;
+        tracing::trace!(
+            repo = %repo.name,
+            file = %filename,
+            publish_us = started.elapsed().as_micros() as u64,
+            "upload published"
+        );
+        Ok(outcome)
+    }
+
+    /// Like [`Depot::upload`] but returns as soon as the package is stored
+    /// and recorded, without waiting for a publish: for bulk imports, which
+    /// call [`Depot::publish`] once at the end.
+    pub async fn upload_unpublished<R: AsyncRead + Unpin + Send>(
+        &self,
+        repo: &RepoName,
+        filename: &FileName,
+        body: R,
+        opts: &UploadOptions,
+    ) -> Result<UploadOutcome, ServiceError> {
+        Ok(self.record(repo, filename, body, opts).await?.1)
+    }
+
+    /// Returns once the repo's published indexes render every change
+    /// recorded before the call.
+    pub async fn publish(&self, repo: &RepoName) -> Result<(), ServiceError> {
+        let repo = self.repo(repo).await?;
+        self.publish_until(&repo, repo.revision).await
+    }
+
+    /// Stages, inspects, stores and records one upload. Returns the repo,
+    /// the outcome and the revision that includes it.
+    async fn record<R: AsyncRead + Unpin + Send>(
+        &self,
+        repo: &RepoName,
+        filename: &FileName,
+        body: R,
+        opts: &UploadOptions,
+    ) -> Result<(Repo, UploadOutcome, Revision), ServiceError> {
         let repo = self.repo(repo).await?;
         let placement = Placement {
             distribution: opts
@@ -318,22 +359,34 @@ impl Depot {
             self.inner.config.max_upload_bytes,
         )
         .await?;
+        let t_staged = std::time::Instant::now();
         let digest = staged.hashes.sha256;
         let path = staged.path().to_path_buf();
         // Keep the staged file alive until the blob is stored.
         let new = self.inspect(&staged, filename.clone()).await?;
+        let t_inspected = std::time::Instant::now();
         self.inner.blobs.put_file(&digest, &path).await?;
         drop(staged);
+        let t_stored = std::time::Instant::now();
         let outcome = self
             .inner
             .meta
             .add_package(repo.id, &new, &[placement], Timestamp::now())
             .await?;
-        self.publish_until(&repo.name, outcome.revision).await?;
-        Ok(UploadOutcome {
+        tracing::trace!(
+            repo = %repo.name,
+            file = %filename,
+            inspect_us = (t_inspected - t_staged).as_micros() as u64,
+            store_us = (t_stored - t_inspected).as_micros() as u64,
+            record_us = t_stored.elapsed().as_micros() as u64,
+            "upload recorded"
+        );
+        let revision = outcome.revision;
+        let outcome = UploadOutcome {
             package: outcome.package,
             created: outcome.created,
-        })
+        };
+        Ok((repo, outcome, revision))
     }
 
     /// The repo's packages, by name, then newest version first (dpkg
@@ -397,7 +450,7 @@ impl Depot {
     pub async fn remove(&self, repo: &RepoName, filename: &FileName) -> Result<(), ServiceError> {
         let r = self.repo(repo).await?;
         match self.inner.meta.remove_package(r.id, filename).await? {
-            Some(revision) => self.publish_until(&r.name, revision).await,
+            Some(revision) => self.publish_until(&r, revision).await,
             None => Err(ServiceError::NotFound(format!(
                 "package '{filename}' in repository '{repo}'"
             ))),

@@ -26,7 +26,12 @@ pub struct Publisher {
     locks: Mutex<HashMap<RepoId, Arc<tokio::sync::Mutex<()>>>>,
     /// Repos with a background xz pass scheduled.
     xz_scheduled: Mutex<std::collections::HashSet<RepoId>>,
+    /// When each repo's superseded publications were last pruned.
+    pruned: Mutex<HashMap<RepoId, Timestamp>>,
 }
+
+/// Pruning is a write transaction; once a minute per repo is plenty.
+const PRUNE_EVERY_SECS: i64 = 60;
 
 impl Publisher {
     fn lock_for(&self, repo: RepoId) -> Arc<tokio::sync::Mutex<()>> {
@@ -44,19 +49,15 @@ impl Depot {
     /// revision, publishing if needed.
     pub(crate) async fn publish_until(
         &self,
-        repo: &RepoName,
+        repo: &depot_core::Repo,
         target: Revision,
     ) -> Result<(), ServiceError> {
-        let r = self.repo(repo).await?;
-        if self.published_revision(r.id).await? >= Some(target) {
+        if self.published_revision(repo.id).await? >= Some(target) {
             return Ok(());
         }
-        let lock = self.inner.publisher.lock_for(r.id);
+        let lock = self.inner.publisher.lock_for(repo.id);
         let _guard = lock.lock().await;
-        if self.published_revision(r.id).await? >= Some(target) {
-            return Ok(());
-        }
-        self.publish_latest(repo).await
+        self.publish_latest(&repo.name, target).await
     }
 
     async fn published_revision(&self, repo: RepoId) -> Result<Option<Revision>, ServiceError> {
@@ -69,13 +70,14 @@ impl Depot {
     }
 
     /// Renders the repo's current revision and moves the pointer to it,
-    /// retrying on top of whoever wins a race.
-    async fn publish_latest(&self, name: &RepoName) -> Result<(), ServiceError> {
+    /// retrying on top of whoever wins a race, unless the pointer already
+    /// renders `target` (another publisher covered it meanwhile).
+    async fn publish_latest(&self, name: &RepoName, target: Revision) -> Result<(), ServiceError> {
         let meta = self.inner.meta.as_ref();
         for _ in 0..MAX_ATTEMPTS {
             let repo = self.repo(name).await?;
             let pointer = meta.published_pointer(repo.id).await?;
-            if pointer.is_some_and(|(_, rev)| rev >= repo.revision) {
+            if pointer.is_some_and(|(_, rev)| rev >= target) {
                 return Ok(());
             }
             let prev = match pointer {
@@ -83,20 +85,24 @@ impl Depot {
                 None => None,
             };
             let now = Timestamp::now();
+            let started = std::time::Instant::now();
             let mut ctx = self.render_ctx(now);
             let manifest = apt::render(&mut ctx, &repo, prev.as_ref().map(|p| &p.manifest)).await?;
+            ctx.chunker.flush(&manifest).await?;
+            let rendered = std::time::Instant::now();
             let expected = pointer.map(|p| p.0);
-            if let Some(id) = self
+            let committed = self
                 .commit(&repo, expected, repo.revision, manifest, now)
-                .await?
-            {
-                let grace = self.inner.config.publication_grace.as_secs() as i64;
-                if let Err(e) = meta
-                    .prune_publications(repo.id, Timestamp(now.0 - grace))
-                    .await
-                {
-                    tracing::warn!(repo = %name, error = %e, "pruning old publications failed");
-                }
+                .await?;
+            tracing::trace!(
+                repo = %name,
+                render_us = (rendered - started).as_micros() as u64,
+                commit_us = rendered.elapsed().as_micros() as u64,
+                won = committed.is_some(),
+                "publish timings"
+            );
+            if let Some(id) = committed {
+                self.prune(&repo, now).await;
                 tracing::debug!(repo = %name, publication = %id, revision = repo.revision.0, "published");
                 self.schedule_xz(&repo);
                 return Ok(());
@@ -109,6 +115,29 @@ impl Depot {
 }
 
 impl Depot {
+    /// Deletes the repo's publications that left their grace period, at most
+    /// once a minute per repo. Failures are logged: the next prune retries.
+    async fn prune(&self, repo: &depot_core::Repo, now: Timestamp) {
+        {
+            let mut pruned = self.inner.publisher.pruned.lock().expect("poisoned");
+            match pruned.get(&repo.id) {
+                Some(last) if now.0 - last.0 < PRUNE_EVERY_SECS => return,
+                _ => {
+                    pruned.insert(repo.id, now);
+                }
+            }
+        }
+        let grace = self.inner.config.publication_grace.as_secs() as i64;
+        if let Err(e) = self
+            .inner
+            .meta
+            .prune_publications(repo.id, Timestamp(now.0 - grace))
+            .await
+        {
+            tracing::warn!(repo = %repo.name, error = %e, "pruning old publications failed");
+        }
+    }
+
     fn render_ctx(&self, now: Timestamp) -> RenderCtx<'_> {
         RenderCtx {
             meta: self.inner.meta.as_ref(),
@@ -162,7 +191,7 @@ impl Depot {
         let mut published = 0;
         for repo in self.inner.meta.list_repos().await? {
             if self.published_revision(repo.id).await? < Some(repo.revision) {
-                self.publish_until(&repo.name, repo.revision).await?;
+                self.publish_until(&repo, repo.revision).await?;
                 published += 1;
             }
         }
@@ -231,6 +260,7 @@ impl Depot {
             let Some(manifest) = apt::add_xz(&mut ctx, &repo, &prev.manifest).await? else {
                 return Ok(());
             };
+            ctx.chunker.flush(&manifest).await?;
             if let Some(new) = self
                 .commit(&repo, Some(id), revision, manifest, now)
                 .await?

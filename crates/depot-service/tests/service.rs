@@ -654,3 +654,38 @@ async fn data_directory_layout() {
     assert!(dir.path().join("depot.db").is_file());
     assert!(dir.path().join("tmp").is_dir());
 }
+
+/// A bulk import records every file, then publishes once.
+#[tokio::test]
+async fn bulk_import_publishes_once_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    let before = text(&depot, "r", "dists/stable/InRelease").await;
+    for i in 0..5 {
+        let deb = DebBuilder::new(&format!("bulk{i}"), "1", "amd64");
+        let name = FileName::new(&deb.file_name()).unwrap();
+        let out = depot
+            .upload_unpublished(
+                &repo("r"),
+                &name,
+                &deb.build()[..],
+                &UploadOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert!(out.created);
+    }
+    // Recorded, not published yet: readers still see the previous index.
+    assert_eq!(text(&depot, "r", "dists/stable/InRelease").await, before);
+    assert_eq!(depot.list_packages(&repo("r")).await.unwrap().len(), 5);
+    depot.publish(&repo("r")).await.unwrap();
+    let packages = text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await;
+    assert_eq!(
+        package_names(&packages),
+        ["bulk0", "bulk1", "bulk2", "bulk3", "bulk4"]
+    );
+}

@@ -116,6 +116,8 @@ impl Target {
     }
 
     /// Uploads the file at `path` under its own file name, streaming it.
+    /// Against a server it is published when this returns; locally it is
+    /// recorded, and [`Target::finish`] publishes the batch.
     pub async fn add(&self, repo: &RepoName, path: &Path, opts: &UploadOptions) -> Result<Added> {
         let filename = upload_name(path)?;
         let file = tokio::fs::File::open(path)
@@ -123,7 +125,8 @@ impl Target {
             .with_context(|| format!("opening {}", path.display()))?;
         match self {
             Target::Local(d) => {
-                let outcome = d.upload(repo, &filename, file, opts).await?;
+                // Recorded now, published once by `finish`.
+                let outcome = d.upload_unpublished(repo, &filename, file, opts).await?;
                 Ok(Added {
                     package: outcome.package,
                     created: outcome.created,
@@ -156,11 +159,16 @@ impl Target {
         }
     }
 
-    /// Completes what a server would finish in the background after the
-    /// last change (`Packages.xz`); a no-op against a server.
+    /// Publishes what [`Target::add`] recorded (once for the whole batch,
+    /// like `reprepro includedeb`) and completes what a server would finish
+    /// in the background (`Packages.xz`). A no-op against a server, which
+    /// publishes each upload before answering it.
     pub async fn finish(&self, repo: &RepoName) -> Result<()> {
         match self {
-            Target::Local(d) => Ok(d.complete_indexes(repo).await?),
+            Target::Local(d) => {
+                d.publish(repo).await?;
+                Ok(d.complete_indexes(repo).await?)
+            }
             Target::Remote(_) => Ok(()),
         }
     }

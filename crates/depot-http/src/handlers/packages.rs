@@ -97,25 +97,41 @@ pub async fn upload(
     let mut form = Multipart::from_request(request, &state)
         .await
         .map_err(|e| ApiError::invalid(e.body_text()))?;
+    // Every part is recorded, then the batch is published once; parts
+    // recorded before a failing one are published too, then the error is
+    // returned.
     let mut outcomes = Vec::new();
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|e| ApiError::invalid(e.body_text()))?
-    {
-        if field.name() != Some("file") {
-            return Err(ApiError::invalid(format!(
-                "unexpected form field {:?}; send files as 'file' parts",
-                field.name().unwrap_or_default()
-            )));
+    let read = async {
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| ApiError::invalid(e.body_text()))?
+        {
+            if field.name() != Some("file") {
+                return Err(ApiError::invalid(format!(
+                    "unexpected form field {:?}; send files as 'file' parts",
+                    field.name().unwrap_or_default()
+                )));
+            }
+            let filename = field
+                .file_name()
+                .ok_or_else(|| ApiError::invalid("a 'file' part needs a filename"))?;
+            let filename = FileName::new(filename)?;
+            let reader = StreamReader::new(field.map_err(io::Error::other));
+            outcomes.push(
+                state
+                    .depot
+                    .upload_unpublished(&name, &filename, reader, &opts)
+                    .await?,
+            );
         }
-        let filename = field
-            .file_name()
-            .ok_or_else(|| ApiError::invalid("a 'file' part needs a filename"))?;
-        let filename = FileName::new(filename)?;
-        let reader = StreamReader::new(field.map_err(io::Error::other));
-        outcomes.push(state.depot.upload(&name, &filename, reader, &opts).await?);
+        Ok(())
     }
+    .await;
+    if !outcomes.is_empty() {
+        state.depot.publish(&name).await?;
+    }
+    read?;
     if outcomes.is_empty() {
         return Err(ApiError::invalid("the form has no 'file' part"));
     }
