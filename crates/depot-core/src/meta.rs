@@ -98,6 +98,31 @@ pub trait MetaStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<AddOutcome, MetaError>;
 
+    /// Adds several packages in one transaction (one sync to disk instead
+    /// of one per package; for bulk imports). Each item is checked and
+    /// applied exactly as [`MetaStore::add_package`] would, in order; an item
+    /// that fails (`Conflict`, ...) changes nothing and does not stop the
+    /// others, and its error is returned in its place. A failure of the store
+    /// itself (`Unavailable`, `Backend`) fails the whole call, which then
+    /// changes nothing.
+    ///
+    /// The default implementation calls `add_package` per item.
+    async fn add_packages(
+        &self,
+        repo: RepoId,
+        items: &[(NewPackage, Vec<Placement>)],
+        now: Timestamp,
+    ) -> Result<Vec<Result<AddOutcome, MetaError>>, MetaError> {
+        let mut out = Vec::with_capacity(items.len());
+        for (pkg, placements) in items {
+            match self.add_package(repo, pkg, placements, now).await {
+                Err(e @ (MetaError::Unavailable(_) | MetaError::Backend(_))) => return Err(e),
+                r => out.push(r),
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes a package and all its placements; bumps the revision and the
     /// removal generation. Returns the new revision, or `None` if no such
     /// file was stored (nothing changes then).

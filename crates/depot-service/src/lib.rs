@@ -84,6 +84,21 @@ pub struct UploadOutcome {
     pub created: bool,
 }
 
+/// An upload staged, inspected and stored as a blob, not yet recorded
+/// ([`Depot::prepare_upload`]).
+#[derive(Debug, Clone)]
+pub struct PreparedUpload {
+    repo: Repo,
+    package: NewPackage,
+    placement: Placement,
+}
+
+impl PreparedUpload {
+    pub fn filename(&self) -> &FileName {
+        &self.package.filename
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RebuildReport {
     pub packages: usize,
@@ -342,6 +357,43 @@ impl Depot {
         body: R,
         opts: &UploadOptions,
     ) -> Result<(Repo, UploadOutcome, Revision), ServiceError> {
+        let prepared = self.prepare_upload(repo, filename, body, opts).await?;
+        let started = std::time::Instant::now();
+        let outcome = self
+            .inner
+            .meta
+            .add_package(
+                prepared.repo.id,
+                &prepared.package,
+                std::slice::from_ref(&prepared.placement),
+                Timestamp::now(),
+            )
+            .await?;
+        tracing::trace!(
+            repo = %prepared.repo.name,
+            file = %filename,
+            record_us = started.elapsed().as_micros() as u64,
+            "upload recorded"
+        );
+        let revision = outcome.revision;
+        let outcome = UploadOutcome {
+            package: outcome.package,
+            created: outcome.created,
+        };
+        Ok((prepared.repo, outcome, revision))
+    }
+
+    /// The first half of an upload: streams `body` to a temp file, inspects
+    /// it and stores its blob. Nothing is recorded until
+    /// [`Depot::record_batch`]; for bulk imports, where recording many
+    /// packages in one transaction saves a sync to disk per package.
+    pub async fn prepare_upload<R: AsyncRead + Unpin + Send>(
+        &self,
+        repo: &RepoName,
+        filename: &FileName,
+        body: R,
+        opts: &UploadOptions,
+    ) -> Result<PreparedUpload, ServiceError> {
         let repo = self.repo(repo).await?;
         let placement = Placement {
             distribution: opts
@@ -363,30 +415,60 @@ impl Depot {
         let digest = staged.hashes.sha256;
         let path = staged.path().to_path_buf();
         // Keep the staged file alive until the blob is stored.
-        let new = self.inspect(&staged, filename.clone()).await?;
+        let package = self.inspect(&staged, filename.clone()).await?;
         let t_inspected = std::time::Instant::now();
         self.inner.blobs.put_file(&digest, &path).await?;
         drop(staged);
-        let t_stored = std::time::Instant::now();
-        let outcome = self
-            .inner
-            .meta
-            .add_package(repo.id, &new, &[placement], Timestamp::now())
-            .await?;
         tracing::trace!(
             repo = %repo.name,
             file = %filename,
             inspect_us = (t_inspected - t_staged).as_micros() as u64,
-            store_us = (t_stored - t_inspected).as_micros() as u64,
-            record_us = t_stored.elapsed().as_micros() as u64,
-            "upload recorded"
+            store_us = t_inspected.elapsed().as_micros() as u64,
+            "upload prepared"
         );
-        let revision = outcome.revision;
-        let outcome = UploadOutcome {
-            package: outcome.package,
-            created: outcome.created,
+        Ok(PreparedUpload {
+            repo,
+            package,
+            placement,
+        })
+    }
+
+    /// Records prepared uploads of one repository in one transaction, each
+    /// checked as a single upload would be: a refused one (e.g. a conflict)
+    /// gets its error in its place and does not stop the others. Does not
+    /// publish: call [`Depot::publish`].
+    pub async fn record_batch(
+        &self,
+        batch: Vec<PreparedUpload>,
+    ) -> Result<Vec<Result<UploadOutcome, ServiceError>>, ServiceError> {
+        let Some(first) = batch.first() else {
+            return Ok(Vec::new());
         };
-        Ok((repo, outcome, revision))
+        let repo = first.repo.id;
+        if batch.iter().any(|p| p.repo.id != repo) {
+            return Err(ServiceError::Invalid(
+                "a batch records uploads of one repository".into(),
+            ));
+        }
+        let items: Vec<(NewPackage, Vec<Placement>)> = batch
+            .into_iter()
+            .map(|p| (p.package, vec![p.placement]))
+            .collect();
+        let results = self
+            .inner
+            .meta
+            .add_packages(repo, &items, Timestamp::now())
+            .await?;
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                r.map(|o| UploadOutcome {
+                    package: o.package,
+                    created: o.created,
+                })
+                .map_err(ServiceError::from)
+            })
+            .collect())
     }
 
     /// The repo's packages, by name, then newest version first (dpkg

@@ -689,3 +689,45 @@ async fn bulk_import_publishes_once_at_the_end() {
         ["bulk0", "bulk1", "bulk2", "bulk3", "bulk4"]
     );
 }
+
+#[tokio::test]
+async fn batches_record_in_one_transaction_and_refuse_items_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    upload(&depot, "r", &DebBuilder::new("aa", "1", "amd64")).await;
+    let mut batch = Vec::new();
+    for deb in [
+        DebBuilder::new("bb", "1", "amd64"),
+        // Same name as the stored aa_1_amd64.deb, other content.
+        DebBuilder::new("aa", "1", "amd64").file("usr/share/aa/x", b"other"),
+        DebBuilder::new("cc", "1", "amd64"),
+    ] {
+        let name = FileName::new(&deb.file_name()).unwrap();
+        let prepared = depot
+            .prepare_upload(
+                &repo("r"),
+                &name,
+                &deb.build()[..],
+                &UploadOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(prepared.filename(), &name);
+        batch.push(prepared);
+    }
+    let results = depot.record_batch(batch).await.unwrap();
+    assert!(results[0].as_ref().is_ok_and(|o| o.created));
+    assert!(
+        matches!(results[1], Err(ServiceError::Conflict(_))),
+        "{:?}",
+        results[1]
+    );
+    assert!(results[2].as_ref().is_ok_and(|o| o.created));
+    depot.publish(&repo("r")).await.unwrap();
+    let packages = text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await;
+    assert_eq!(package_names(&packages), ["aa", "bb", "cc"]);
+}

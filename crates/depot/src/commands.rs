@@ -11,10 +11,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-/// Uploads in flight at once during a bulk `add`: enough that uploads arriving
-/// together share a publish, few enough not to thrash a small machine.
-const ADD_CONCURRENCY: usize = 4;
-
 pub async fn create(
     config: &Config,
     repo: &RepoName,
@@ -54,14 +50,7 @@ pub async fn add(
         bar
     });
 
-    // `buffered` keeps results in the order of the arguments.
-    let mut results = futures::stream::iter(files)
-        .map(|path| {
-            let (target, opts) = (&target, &opts);
-            async move { (path, target.add(repo, path, opts).await) }
-        })
-        .buffered(ADD_CONCURRENCY);
-
+    let mut results = target.add_all(repo, files, &opts);
     let mut failed = 0usize;
     while let Some((path, result)) = results.next().await {
         match (&progress, result) {

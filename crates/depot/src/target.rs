@@ -6,10 +6,11 @@
 use anyhow::{Context, Result, anyhow, bail};
 use depot_core::{FileName, Package, PlacementName, Repo, RepoName, RepoSettings, Revision};
 use depot_http::ErrorBody;
-use depot_service::{Depot, ServiceConfig, UploadOptions};
+use depot_service::{Depot, PreparedUpload, ServiceConfig, UploadOptions};
+use futures::stream::{self, BoxStream, StreamExt};
 use reqwest::{StatusCode, Url, header};
 use serde::Deserialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tokio_util::io::ReaderStream;
 
 use crate::config::{Config, Secret};
@@ -115,51 +116,35 @@ impl Target {
         }
     }
 
-    /// Uploads the file at `path` under its own file name, streaming it.
-    /// Against a server it is published when this returns; locally it is
-    /// recorded, and [`Target::finish`] publishes the batch.
-    pub async fn add(&self, repo: &RepoName, path: &Path, opts: &UploadOptions) -> Result<Added> {
-        let filename = upload_name(path)?;
-        let file = tokio::fs::File::open(path)
-            .await
-            .with_context(|| format!("opening {}", path.display()))?;
+    /// Adds `files`, yielding each one's result in argument order.
+    ///
+    /// Against a server every upload is published when its result arrives.
+    /// Locally, files are prepared (staged, inspected, stored) concurrently
+    /// and recorded in batches, one transaction per batch, and
+    /// [`Target::finish`] publishes them all at once, as
+    /// `reprepro includedeb` does.
+    pub fn add_all<'a>(
+        &'a self,
+        repo: &'a RepoName,
+        files: &'a [PathBuf],
+        opts: &'a UploadOptions,
+    ) -> BoxStream<'a, (&'a PathBuf, Result<Added>)> {
         match self {
-            Target::Local(d) => {
-                // Recorded now, published once by `finish`.
-                let outcome = d.upload_unpublished(repo, &filename, file, opts).await?;
-                Ok(Added {
-                    package: outcome.package,
-                    created: outcome.created,
-                })
-            }
-            Target::Remote(r) => {
-                let size = file.metadata().await?.len();
-                let mut query = vec![("filename", filename.as_str())];
-                if let Some(d) = &opts.distribution {
-                    query.push(("distribution", d.as_str()));
-                }
-                if let Some(c) = &opts.component {
-                    query.push(("component", c.as_str()));
-                }
-                let body = reqwest::Body::wrap_stream(ReaderStream::new(file));
-                let request = r
-                    .http
-                    .post(r.url(&["repos", repo.as_str(), "packages", ""]))
-                    .query(&query)
-                    .header(header::CONTENT_TYPE, "application/octet-stream")
-                    .header(header::CONTENT_LENGTH, size)
-                    .body(body);
-                let response = r.send(request).await?;
-                let created = response.status() == StatusCode::CREATED;
-                Ok(Added {
-                    package: response.json().await?,
-                    created,
-                })
-            }
+            Target::Local(d) => stream::iter(files)
+                .map(move |path| async move { (path, prepare_local(d, repo, path, opts).await) })
+                .buffered(PREPARE_CONCURRENCY)
+                .ready_chunks(RECORD_BATCH)
+                .then(move |chunk| record_local(d, chunk))
+                .flat_map(stream::iter)
+                .boxed(),
+            Target::Remote(r) => stream::iter(files)
+                .map(move |path| async move { (path, r.upload(repo, path, opts).await) })
+                .buffered(UPLOAD_CONCURRENCY)
+                .boxed(),
         }
     }
 
-    /// Publishes what [`Target::add`] recorded (once for the whole batch,
+    /// Publishes what [`Target::add_all`] recorded (once for the whole batch,
     /// like `reprepro includedeb`) and completes what a server would finish
     /// in the background (`Packages.xz`). A no-op against a server, which
     /// publishes each upload before answering it.
@@ -183,6 +168,70 @@ impl Target {
             }
         }
     }
+}
+
+/// Uploads in flight at once against a server.
+const UPLOAD_CONCURRENCY: usize = 4;
+/// Files staged and inspected at once locally (hashing, decompression and
+/// fsync overlap).
+const PREPARE_CONCURRENCY: usize = 8;
+/// Most packages recorded in one transaction.
+const RECORD_BATCH: usize = 256;
+
+async fn prepare_local(
+    d: &Depot,
+    repo: &RepoName,
+    path: &Path,
+    opts: &UploadOptions,
+) -> Result<PreparedUpload> {
+    let filename = upload_name(path)?;
+    let file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
+    Ok(d.prepare_upload(repo, &filename, file, opts).await?)
+}
+
+/// Records the prepared files of `chunk` in one transaction; files that
+/// failed earlier keep their error, in place.
+async fn record_local<'a>(
+    d: &Depot,
+    chunk: Vec<(&'a PathBuf, Result<PreparedUpload>)>,
+) -> Vec<(&'a PathBuf, Result<Added>)> {
+    let mut out: Vec<(&PathBuf, Option<Result<Added>>)> = Vec::with_capacity(chunk.len());
+    let (mut batch, mut slots) = (Vec::new(), Vec::new());
+    for (path, prepared) in chunk {
+        match prepared {
+            Ok(p) => {
+                slots.push(out.len());
+                batch.push(p);
+                out.push((path, None));
+            }
+            Err(e) => out.push((path, Some(Err(e)))),
+        }
+    }
+    match d.record_batch(batch).await {
+        Ok(results) => {
+            for (slot, result) in slots.into_iter().zip(results) {
+                out[slot].1 = Some(
+                    result
+                        .map(|o| Added {
+                            package: o.package,
+                            created: o.created,
+                        })
+                        .map_err(Into::into),
+                );
+            }
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            for slot in slots {
+                out[slot].1 = Some(Err(anyhow!("recording failed: {msg}")));
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(path, result)| (path, result.expect("every slot is filled")))
+        .collect()
 }
 
 /// Opens the service on the configured data directory, for the server.
@@ -237,6 +286,37 @@ pub struct Remote {
 }
 
 impl Remote {
+    /// Uploads the file at `path` under its own file name, streaming it; the
+    /// server publishes it before answering.
+    async fn upload(&self, repo: &RepoName, path: &Path, opts: &UploadOptions) -> Result<Added> {
+        let filename = upload_name(path)?;
+        let file = tokio::fs::File::open(path)
+            .await
+            .with_context(|| format!("opening {}", path.display()))?;
+        let size = file.metadata().await?.len();
+        let mut query = vec![("filename", filename.as_str())];
+        if let Some(d) = &opts.distribution {
+            query.push(("distribution", d.as_str()));
+        }
+        if let Some(c) = &opts.component {
+            query.push(("component", c.as_str()));
+        }
+        let body = reqwest::Body::wrap_stream(ReaderStream::new(file));
+        let request = self
+            .http
+            .post(self.url(&["repos", repo.as_str(), "packages", ""]))
+            .query(&query)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header(header::CONTENT_LENGTH, size)
+            .body(body);
+        let response = self.send(request).await?;
+        let created = response.status() == StatusCode::CREATED;
+        Ok(Added {
+            package: response.json().await?,
+            created,
+        })
+    }
+
     pub fn new(server: &str, token: Option<Secret>) -> Result<Remote> {
         let mut base = Url::parse(server).with_context(|| format!("server URL {server:?}"))?;
         // Segments are appended to the base path, so `http://h/depot` works.

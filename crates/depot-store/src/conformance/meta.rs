@@ -40,6 +40,7 @@ where
     add_package_filename_conflict(fresh().await).await;
     add_package_nva_conflicts(fresh().await).await;
     add_package_missing_repo(fresh().await).await;
+    add_packages_batch(fresh().await).await;
     remove_package(fresh().await).await;
     get_and_list_packages(fresh().await).await;
     update_packages(fresh().await).await;
@@ -402,6 +403,85 @@ async fn add_package_filename_conflict(s: Store) {
         add(&s, &r2, &evil, &[place("stable", "main")])
             .await
             .created
+    );
+}
+
+/// `add_packages`: every item as `add_package` would, in order; a refused
+/// item changes nothing and the others still land.
+async fn add_packages_batch(s: Store) {
+    let r = new_repo(&s, "r").await;
+    let first = deb("a_1_amd64.deb", "a", "1", "amd64", "a");
+    add(&s, &r, &first, &[place("stable", "main")]).await;
+    let items = vec![
+        (
+            deb("b_1_amd64.deb", "b", "1", "amd64", "b"),
+            vec![place("stable", "main")],
+        ),
+        // Same file name, other content: refused alone.
+        (other_content(&first, "evil"), vec![place("stable", "main")]),
+        // Identical re-upload, new placement: changes something.
+        (first.clone(), vec![place("testing", "main")]),
+        (
+            deb("c_1_amd64.deb", "c", "1", "amd64", "c"),
+            vec![place("stable", "main")],
+        ),
+        // Clashes with c, added one item earlier in the same batch.
+        (
+            deb("c-copy.deb", "c", "1", "amd64", "other c"),
+            vec![place("stable", "main")],
+        ),
+    ];
+    let out = s
+        .add_packages(r.id, &items, T0)
+        .await
+        .unwrap_or_else(|e| panic!("{TAG} add_packages failed as a whole: {e}"));
+    assert_eq!(out.len(), items.len(), "{TAG} one result per item");
+    let b = out[0].as_ref().expect("b is added");
+    assert!(b.created && b.changed);
+    assert!(
+        matches!(out[1], Err(MetaError::Conflict(_))),
+        "{TAG} got {:?}",
+        out[1]
+    );
+    let again = out[2].as_ref().expect("identical re-upload is accepted");
+    assert!(!again.created && again.changed, "{TAG} new placement only");
+    assert!(out[3].as_ref().is_ok_and(|o| o.created));
+    assert!(
+        matches!(out[4], Err(MetaError::Conflict(_))),
+        "{TAG} got {:?}",
+        out[4]
+    );
+    // Three changes on top of revision 1, in item order.
+    assert_eq!(out[3].as_ref().unwrap().revision, Revision(4));
+    assert_eq!(repo_state(&s, "r").await.revision, Revision(4));
+    let names: Vec<String> = s
+        .list_packages(r.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.filename.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["a_1_amd64.deb", "b_1_amd64.deb", "c_1_amd64.deb"],
+        "{TAG} refused items change nothing"
+    );
+    assert_eq!(
+        s.get_package(r.id, &first.filename)
+            .await
+            .unwrap()
+            .unwrap()
+            .hashes,
+        first.hashes,
+        "{TAG} the conflicting item did not overwrite"
+    );
+    // A batch for a missing repo fails as add_package does, per item.
+    s.delete_repo(&repo_name("r")).await.unwrap();
+    let gone = s.add_packages(r.id, &items[..1], T0).await;
+    assert!(
+        matches!(&gone, Ok(v) if matches!(v[0], Err(MetaError::NotFound(_))))
+            || matches!(gone, Err(MetaError::NotFound(_))),
+        "{TAG} missing repo: got {gone:?}"
     );
 }
 

@@ -866,6 +866,41 @@ impl MetaStore for SqlMetaStore {
         finish(tx, result).await
     }
 
+    /// One write transaction; each item runs in its own savepoint, so a
+    /// refused item is rolled back alone.
+    async fn add_packages(
+        &self,
+        repo: RepoId,
+        items: &[(NewPackage, Vec<Placement>)],
+        now: Timestamp,
+    ) -> Result<Vec<Result<AddOutcome, MetaError>>, MetaError> {
+        use sqlx::Acquire;
+        let mut tx = self.write_tx().await?;
+        let result = async {
+            let mut out = Vec::with_capacity(items.len());
+            for (pkg, placements) in items {
+                let mut item = tx.begin().await.map_err(map_sqlx)?;
+                match self
+                    .add_package_tx(&mut item, repo, pkg, placements, now)
+                    .await
+                {
+                    Ok(outcome) => {
+                        item.commit().await.map_err(map_sqlx)?;
+                        out.push(Ok(outcome));
+                    }
+                    Err(e @ (MetaError::Unavailable(_) | MetaError::Backend(_))) => return Err(e),
+                    Err(e) => {
+                        item.rollback().await.map_err(map_sqlx)?;
+                        out.push(Err(e));
+                    }
+                }
+            }
+            Ok(out)
+        }
+        .await;
+        finish(tx, result).await
+    }
+
     /// Errors: `NotFound` if the repo does not exist.
     async fn remove_package(
         &self,
