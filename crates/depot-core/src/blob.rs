@@ -59,6 +59,15 @@ pub struct BlobInfo {
 pub trait BlobStore: Send + Sync + 'static {
     async fn put_file(&self, digest: &Sha256, path: &Path) -> Result<PutOutcome, BlobError>;
     async fn put_bytes(&self, digest: &Sha256, bytes: Bytes) -> Result<PutOutcome, BlobError>;
+    /// Like `put_file`, but the store may take the file over (a local store
+    /// moves it into place instead of copying it). The file is gone after a
+    /// successful call; after an error it may or may not be. The default
+    /// stores a copy and removes the file.
+    async fn put_file_moving(&self, digest: &Sha256, path: &Path) -> Result<PutOutcome, BlobError> {
+        let outcome = self.put_file(digest, path).await?;
+        remove_if_present(path)?;
+        Ok(outcome)
+    }
     /// Streams the blob, or `range` of it (end exclusive; clamped to the size;
     /// a start at or past the size is `InvalidRange`).
     async fn get(&self, digest: &Sha256, range: Option<Range<u64>>) -> Result<BlobRead, BlobError>;
@@ -77,5 +86,14 @@ pub trait BlobStore: Send + Sync + 'static {
         _ttl: std::time::Duration,
     ) -> Result<Option<String>, BlobError> {
         Ok(None)
+    }
+}
+
+/// One syscall; core has no async runtime to hand it to.
+fn remove_if_present(path: &Path) -> Result<(), BlobError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }

@@ -417,7 +417,8 @@ impl Depot {
         // Keep the staged file alive until the blob is stored.
         let package = self.inspect(&staged, filename.clone()).await?;
         let t_inspected = std::time::Instant::now();
-        self.inner.blobs.put_file(&digest, &path).await?;
+        // The staged file becomes the blob (moved, not copied, on local disk).
+        self.inner.blobs.put_file_moving(&digest, &path).await?;
         drop(staged);
         tracing::trace!(
             repo = %repo.name,

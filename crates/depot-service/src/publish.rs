@@ -200,7 +200,7 @@ impl Depot {
 
     /// Schedules [`Depot::complete_indexes`] after the configured idle delay,
     /// once per repo at a time.
-    fn schedule_xz(&self, repo: &depot_core::Repo) {
+    pub(crate) fn schedule_xz(&self, repo: &depot_core::Repo) {
         let Some(delay) = self.inner.config.xz_delay else {
             return;
         };

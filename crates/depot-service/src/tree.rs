@@ -109,6 +109,11 @@ pub(crate) async fn published_file(
         return Err(not_found());
     };
     let current = depot.publication(id).await?;
+    // A publication made by a process that does not serve (the CLI) lacks
+    // the slow index files; the server that serves it completes them.
+    if path.ends_with("Release") && !crate::apt::missing_xz(&current.manifest).is_empty() {
+        depot.schedule_xz(repo);
+    }
     if let Some(f) = current.manifest.files.get(path) {
         return chunked_download(depot.inner.blobs.clone(), f, range, content_type(path));
     }

@@ -731,3 +731,52 @@ async fn batches_record_in_one_transaction_and_refuse_items_alone() {
     let packages = text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await;
     assert_eq!(package_names(&packages), ["aa", "bb", "cc"]);
 }
+
+/// The CLI publishes without Packages.xz; the server that serves the repo
+/// adds it in the background once it is asked for a Release.
+#[tokio::test]
+async fn a_serving_process_completes_what_the_cli_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Depot::open_data_dir(
+        dir.path(),
+        ServiceConfig {
+            xz_delay: None,
+            ..ServiceConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    cli.create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    upload(&cli, "r", &DebBuilder::new("aa", "1", "amd64")).await;
+    drop(cli);
+    let server = Depot::open_data_dir(
+        dir.path(),
+        ServiceConfig {
+            xz_delay: Some(std::time::Duration::from_millis(50)),
+            ..ServiceConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        !text(&server, "r", "dists/stable/Release")
+            .await
+            .contains("Packages.xz")
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if text(&server, "r", "dists/stable/Release")
+            .await
+            .contains("main/binary-amd64/Packages.xz")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Packages.xz never appeared"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

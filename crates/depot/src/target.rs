@@ -130,8 +130,22 @@ impl Target {
         opts: &'a UploadOptions,
     ) -> BoxStream<'a, (&'a PathBuf, Result<Added>)> {
         match self {
+            // Each prepare runs as its own task: a future merely buffered
+            // here would be suspended, holding a pooled database
+            // connection, while `record_local` waits for one.
             Target::Local(d) => stream::iter(files)
-                .map(move |path| async move { (path, prepare_local(d, repo, path, opts).await) })
+                .map(move |path| {
+                    let (d, repo, opts, owned) =
+                        (d.clone(), repo.clone(), opts.clone(), path.clone());
+                    let task =
+                        tokio::spawn(async move { prepare_local(&d, &repo, &owned, &opts).await });
+                    async move {
+                        let prepared = task
+                            .await
+                            .unwrap_or_else(|e| Err(anyhow!("preparing the upload failed: {e}")));
+                        (path, prepared)
+                    }
+                })
                 .buffered(PREPARE_CONCURRENCY)
                 .ready_chunks(RECORD_BATCH)
                 .then(move |chunk| record_local(d, chunk))
@@ -144,16 +158,14 @@ impl Target {
         }
     }
 
-    /// Publishes what [`Target::add_all`] recorded (once for the whole batch,
-    /// like `reprepro includedeb`) and completes what a server would finish
-    /// in the background (`Packages.xz`). A no-op against a server, which
-    /// publishes each upload before answering it.
+    /// Publishes what [`Target::add_all`] recorded, once for the whole
+    /// batch, like `reprepro includedeb`. `Packages.xz` is left to the
+    /// server that serves the repository, which adds it in the background.
+    /// A no-op against a server, which publishes each upload before
+    /// answering it.
     pub async fn finish(&self, repo: &RepoName) -> Result<()> {
         match self {
-            Target::Local(d) => {
-                d.publish(repo).await?;
-                Ok(d.complete_indexes(repo).await?)
-            }
+            Target::Local(d) => Ok(d.publish(repo).await?),
             Target::Remote(_) => Ok(()),
         }
     }
@@ -240,8 +252,8 @@ pub async fn open_local(config: &Config) -> Result<Depot> {
 }
 
 /// Opens the service for one CLI verb: the process exits when the verb is
-/// done, so slow index files are completed by [`Target::finish`] instead of
-/// a background task.
+/// done, so it schedules no background work; the server that serves the
+/// repository completes the slow index files (`Packages.xz`).
 async fn open_local_cli(config: &Config) -> Result<Depot> {
     open_with(
         config,

@@ -25,6 +25,7 @@ pub async fn blob_store_suite(store: &dyn BlobStore) {
     ranges(store).await;
     empty_blob(store).await;
     put_file_small(store).await;
+    put_file_moving(store).await;
     put_file_large(store).await;
     put_file_missing_path(store).await;
     concurrent_puts_of_one_digest(store).await;
@@ -200,6 +201,44 @@ fn temp_file(data: &[u8]) -> tempfile::NamedTempFile {
     f.write_all(data).unwrap();
     f.flush().unwrap();
     f
+}
+
+async fn put_file_moving(store: &dyn BlobStore) {
+    let data = pseudo_random(7, 200_000);
+    let d = Sha256::of(&data);
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    std::fs::write(&first, &data).unwrap();
+    assert_eq!(
+        store.put_file_moving(&d, &first).await.unwrap(),
+        PutOutcome::Created,
+        "{TAG} put_file_moving creates"
+    );
+    assert!(!first.exists(), "{TAG} put_file_moving takes the file");
+    assert_eq!(
+        get_all(store, &d).await,
+        data,
+        "{TAG} moved blob reads back whole"
+    );
+    assert!(
+        store
+            .list()
+            .await
+            .unwrap()
+            .iter()
+            .any(|b| b.digest == d && b.size == data.len() as u64),
+        "{TAG} a moved blob is listed"
+    );
+    let second = dir.path().join("second");
+    std::fs::write(&second, &data).unwrap();
+    assert_eq!(
+        store.put_file_moving(&d, &second).await.unwrap(),
+        PutOutcome::Existed,
+        "{TAG} put_file_moving of a stored digest is Existed"
+    );
+    assert!(!second.exists(), "{TAG} the duplicate file is consumed too");
+    assert_eq!(get_all(store, &d).await, data);
+    store.delete(&d).await.unwrap();
 }
 
 async fn put_file_small(store: &dyn BlobStore) {
