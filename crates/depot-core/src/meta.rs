@@ -185,12 +185,15 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<PublicationId, MetaError>;
 
     /// Publications of the repo created at or after `since`, plus the
-    /// current one, newest first (by-hash requests of clients mid-update
-    /// resolve through these).
+    /// current one, newest first, at most `limit` of them (by-hash requests
+    /// of clients mid-update resolve through these; the limit keeps a
+    /// request for an unknown digest from loading every publication of a
+    /// busy hour).
     async fn recent_publications(
         &self,
         repo: RepoId,
         since: Timestamp,
+        limit: u32,
     ) -> Result<Vec<Publication>, MetaError>;
 
     /// Deletes publications of the repo older than `before` that are not the

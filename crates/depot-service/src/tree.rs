@@ -12,6 +12,10 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
+/// How many recent publications a `by-hash` miss searches: a client
+/// mid-update is at most a few publications behind.
+const RECENT_FOR_BY_HASH: u32 = 32;
+
 /// Publications are immutable, so caching them by id is always correct.
 const MAX_CACHED: usize = 64;
 
@@ -125,7 +129,12 @@ pub(crate) async fn published_file(
     }
     let grace = depot.inner.config.publication_grace.as_secs() as i64;
     let since = Timestamp(Timestamp::now().0 - grace);
-    for p in depot.inner.meta.recent_publications(repo.id, since).await? {
+    for p in depot
+        .inner
+        .meta
+        .recent_publications(repo.id, since, RECENT_FOR_BY_HASH)
+        .await?
+    {
         if let Some(f) = find_by_hash(&p, dir, kind, hex) {
             return chunked_download(depot.inner.blobs.clone(), f, range, content_type(dir));
         }

@@ -1081,7 +1081,7 @@ async fn publish_compare_and_set(s: Store) {
     let count = |s: &Store| {
         let s = s.clone();
         async move {
-            s.recent_publications(rid, Timestamp(0))
+            s.recent_publications(rid, Timestamp(0), 1000)
                 .await
                 .unwrap()
                 .len()
@@ -1233,7 +1233,7 @@ async fn recent_and_prune_publications(s: Store) {
     let recent = |since: i64| {
         let s = s.clone();
         async move {
-            s.recent_publications(rid, Timestamp(since))
+            s.recent_publications(rid, Timestamp(since), 1000)
                 .await
                 .unwrap()
                 .into_iter()
@@ -1256,8 +1256,23 @@ async fn recent_and_prune_publications(s: Store) {
         [ids[3]],
         "{TAG} the current publication is always included"
     );
-    let full = s.recent_publications(r.id, Timestamp(0)).await.unwrap();
+    let full = s
+        .recent_publications(r.id, Timestamp(0), 1000)
+        .await
+        .unwrap();
     assert_eq!(full[0].manifest, manifest("p3", Some(ids[2])));
+    let newest_two: Vec<PublicationId> = s
+        .recent_publications(r.id, Timestamp(0), 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(
+        newest_two,
+        [ids[3], ids[2]],
+        "{TAG} the limit keeps the newest"
+    );
 
     assert_eq!(
         s.prune_publications(r.id, Timestamp(300)).await.unwrap(),
@@ -1328,7 +1343,7 @@ async fn delete_repo_cascades(s: Store) {
     );
     assert_eq!(s.get_publication(p2).await.unwrap(), None);
     assert!(
-        s.recent_publications(r.id, Timestamp(0))
+        s.recent_publications(r.id, Timestamp(0), 1000)
             .await
             .unwrap()
             .is_empty()

@@ -1093,15 +1093,17 @@ impl MetaStore for SqlMetaStore {
         &self,
         repo: RepoId,
         since: Timestamp,
+        limit: u32,
     ) -> Result<Vec<Publication>, MetaError> {
         sqlx::query(
             "SELECT id, repo_id, revision, manifest_json, created_at FROM publications \
              WHERE repo_id = $1 \
                AND (created_at >= $2 OR id = (SELECT publication_id FROM repos WHERE id = $1)) \
-             ORDER BY id DESC",
+             ORDER BY id DESC LIMIT $3",
         )
         .bind(repo.0)
         .bind(since.0)
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
         .map_err(map_sqlx)?
