@@ -328,19 +328,6 @@ impl Depot {
         Ok(outcome)
     }
 
-    /// Like [`Depot::upload`] but returns as soon as the package is stored
-    /// and recorded, without waiting for a publish: for bulk imports, which
-    /// call [`Depot::publish`] once at the end.
-    pub async fn upload_unpublished<R: AsyncRead + Unpin + Send>(
-        &self,
-        repo: &RepoName,
-        filename: &FileName,
-        body: R,
-        opts: &UploadOptions,
-    ) -> Result<UploadOutcome, ServiceError> {
-        Ok(self.record(repo, filename, body, opts).await?.1)
-    }
-
     /// Returns once the repo's published indexes render every change
     /// recorded before the call.
     pub async fn publish(&self, repo: &RepoName) -> Result<(), ServiceError> {

@@ -665,19 +665,24 @@ async fn bulk_import_publishes_once_at_the_end() {
         .await
         .unwrap();
     let before = text(&depot, "r", "dists/stable/InRelease").await;
+    let mut batch = Vec::new();
     for i in 0..5 {
         let deb = DebBuilder::new(&format!("bulk{i}"), "1", "amd64");
         let name = FileName::new(&deb.file_name()).unwrap();
-        let out = depot
-            .upload_unpublished(
-                &repo("r"),
-                &name,
-                &deb.build()[..],
-                &UploadOptions::default(),
-            )
-            .await
-            .unwrap();
-        assert!(out.created);
+        batch.push(
+            depot
+                .prepare_upload(
+                    &repo("r"),
+                    &name,
+                    &deb.build()[..],
+                    &UploadOptions::default(),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    for out in depot.record_batch(batch).await.unwrap() {
+        assert!(out.unwrap().created);
     }
     // Recorded, not published yet: readers still see the previous index.
     assert_eq!(text(&depot, "r", "dists/stable/InRelease").await, before);

@@ -97,10 +97,11 @@ pub async fn upload(
     let mut form = Multipart::from_request(request, &state)
         .await
         .map_err(|e| ApiError::invalid(e.body_text()))?;
-    // Every part is recorded, then the batch is published once; parts
-    // recorded before a failing one are published too, then the error is
-    // returned.
-    let mut outcomes = Vec::new();
+    // Every part is staged and stored as it streams in, then all are
+    // recorded in one transaction and published once. Parts prepared before
+    // a failing one are still recorded and published; then the first error
+    // is returned.
+    let mut prepared = Vec::new();
     let read = async {
         while let Some(field) = form
             .next_field()
@@ -118,20 +119,33 @@ pub async fn upload(
                 .ok_or_else(|| ApiError::invalid("a 'file' part needs a filename"))?;
             let filename = FileName::new(filename)?;
             let reader = StreamReader::new(field.map_err(io::Error::other));
-            outcomes.push(
+            prepared.push(
                 state
                     .depot
-                    .upload_unpublished(&name, &filename, reader, &opts)
+                    .prepare_upload(&name, &filename, reader, &opts)
                     .await?,
             );
         }
         Ok(())
     }
     .await;
+    let mut outcomes = Vec::new();
+    let mut refused = None;
+    for result in state.depot.record_batch(prepared).await? {
+        match result {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(e) => {
+                refused.get_or_insert(e);
+            }
+        }
+    }
     if !outcomes.is_empty() {
         state.depot.publish(&name).await?;
     }
     read?;
+    if let Some(e) = refused {
+        return Err(ApiError(e));
+    }
     if outcomes.is_empty() {
         return Err(ApiError::invalid("the form has no 'file' part"));
     }
