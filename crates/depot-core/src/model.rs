@@ -30,6 +30,7 @@ pub struct Revision(pub i64);
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Deb,
+    Rpm,
     File,
 }
 
@@ -37,12 +38,14 @@ impl Format {
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Deb => "deb",
+            Format::Rpm => "rpm",
             Format::File => "file",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "deb" => Some(Format::Deb),
+            "rpm" => Some(Format::Rpm),
             "file" => Some(Format::File),
             _ => None,
         }

@@ -48,6 +48,9 @@ impl Depot {
                         index_entry,
                     })
                 }
+                Format::Rpm => Err(ServiceError::Invalid(
+                    "RPM packages are not supported yet".into(),
+                )),
                 // `sniff` classes every `*.deb` name as Deb, so a corrupt
                 // package gets inspect's precise refusal, not storage as a file.
                 Format::File => Ok(NewPackage {

@@ -503,6 +503,7 @@ impl Depot {
         let p = self.package(repo, filename).await?;
         let content_type = match p.format {
             Format::Deb => "application/vnd.debian.binary-package",
+            Format::Rpm => "application/x-rpm",
             Format::File => "application/octet-stream",
         };
         tree::blob_download(
