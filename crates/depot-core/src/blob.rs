@@ -19,6 +19,12 @@ pub enum BlobError {
     Io(#[from] std::io::Error),
 }
 
+/// The longest a blob that a `put_*` found already stored may keep its old
+/// `last_modified` (see "Refresh on reuse" on [`BlobStore`]). gc's grace
+/// period must be longer than this plus the longest time between storing a
+/// blob and committing the row or publication that references it.
+pub const REFRESH_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
     Created,
@@ -55,6 +61,15 @@ pub struct BlobInfo {
 ///   buffers only). The file is left in place; the caller removes it.
 /// - Reads of a missing digest return [`BlobError::NotFound`].
 /// - `delete` of a missing digest is `Ok`.
+/// - **Refresh on reuse**: when a `put_*` call returns (either outcome),
+///   the blob's `last_modified` is no older than [`REFRESH_AFTER`] before
+///   the call started: a store that finds the digest already stored
+///   refreshes an older blob (rewrites it, or touches its timestamp). gc
+///   deletes unreferenced blobs by age; without this, a writer that is about
+///   to reference an old orphan again (a re-upload of a removed package, an
+///   index chunk identical to a pruned one) could see `Existed` and have the
+///   blob deleted under it before its reference is committed. Stores may
+///   refresh more eagerly (a shorter window).
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + 'static {
     async fn put_file(&self, digest: &Sha256, path: &Path) -> Result<PutOutcome, BlobError>;
@@ -75,6 +90,10 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn get_bytes(&self, digest: &Sha256) -> Result<Bytes, BlobError>;
     /// Size of the blob, or `None` if absent.
     async fn size(&self, digest: &Sha256) -> Result<Option<u64>, BlobError>;
+    /// Size and `last_modified` of one blob, or `None` if absent: the same
+    /// values [`BlobStore::list`] reports, read afresh (gc checks a
+    /// candidate's age once more right before deleting it).
+    async fn stat(&self, digest: &Sha256) -> Result<Option<BlobInfo>, BlobError>;
     async fn delete(&self, digest: &Sha256) -> Result<(), BlobError>;
     /// Every blob, for gc.
     async fn list(&self) -> Result<Vec<BlobInfo>, BlobError>;

@@ -1,20 +1,23 @@
 //! [`BlobStore`] over [`object_store`]: one implementation for local disk,
-//! memory and (later) S3.
+//! memory and S3.
 
 use bytes::Bytes;
-use depot_core::blob::{BlobError, BlobInfo, BlobRead, BlobStore, PutOutcome};
+use depot_core::blob::{BlobError, BlobInfo, BlobRead, BlobStore, PutOutcome, REFRESH_AFTER};
 use depot_core::digest::Sha256;
 use depot_core::time::Timestamp;
 use futures::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjPath;
+use object_store::signer::Signer;
 use object_store::{
-    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 };
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 use crate::StoreError;
@@ -26,7 +29,7 @@ pub(crate) const PART_SIZE: usize = 8 * 1024 * 1024;
 pub(crate) const SINGLE_PUT_MAX: u64 = PART_SIZE as u64;
 
 /// A content-addressed [`BlobStore`] over any [`ObjectStore`]: one
-/// implementation for local disk, memory and (later) S3.
+/// implementation for local disk, memory and S3.
 ///
 /// # Layout
 ///
@@ -58,6 +61,27 @@ pub(crate) const SINGLE_PUT_MAX: u64 = PART_SIZE as u64;
 ///   because the key names the content: both write the same bytes and the
 ///   final rename/complete is atomic.
 ///
+/// # Refresh on reuse
+///
+/// A put that finds its digest stored and older than the refresh window
+/// ([`REFRESH_AFTER`] unless [`ObjectBlobStore::with_refresh_after`] says
+/// otherwise) refreshes the blob before it reports
+/// [`PutOutcome::Existed`]: on local disk it sets the file's mtime (no
+/// copy), elsewhere it writes the same bytes again (an overwrite is atomic
+/// and the key names the content, so readers see no difference). This is
+/// the contract gc relies on: a blob a writer is about to reference always
+/// looks young.
+///
+/// # S3
+///
+/// [`ObjectBlobStore::s3`] (or `s3://bucket/prefix` through
+/// [`open_blob_store_with`]) talks to AWS S3 or any S3-compatible server
+/// (MinIO, Ceph RGW, moto) through `object_store`'s S3 client, with TLS by
+/// rustls + ring. Put-if-absent is `PUT` with `If-None-Match: *`; large
+/// files go up by multipart upload (8 MiB parts, one part in memory at a
+/// time); reads are ranged `GET`s; [`BlobStore::presign_get`] gives a
+/// SigV4 query-signed URL, computed locally.
+///
 /// Cheap to clone (clones share the object store).
 #[derive(Debug, Clone)]
 pub struct ObjectBlobStore {
@@ -67,6 +91,63 @@ pub struct ObjectBlobStore {
     /// The directory a local store lives in: `put_file_moving` renames
     /// files into it instead of copying them.
     local_dir: Option<std::path::PathBuf>,
+    /// Presigns GETs where the backend can (S3).
+    signer: Option<Arc<dyn Signer>>,
+    /// Existing blobs older than this are refreshed by a put.
+    refresh_after: Duration,
+}
+
+/// Settings of an S3 blob store beyond its `s3://bucket/prefix` URL.
+///
+/// Every value left unset here comes from the standard AWS environment,
+/// read by `object_store`'s [`AmazonS3Builder::from_env`]:
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+/// `AWS_REGION` / `AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`,
+/// `AWS_ALLOW_HTTP`, and the instance-metadata, ECS and web-identity
+/// credential sources. Without credentials at all, requests go unsigned
+/// (public buckets only).
+///
+/// Secrets are redacted in `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct S3Options {
+    /// Endpoint of an S3-compatible server (`http://127.0.0.1:9000`,
+    /// `https://minio.example.org`); `None` for AWS. Requests are
+    /// path-style (`{endpoint}/{bucket}/{key}`).
+    pub endpoint: Option<String>,
+    /// Region (default `us-east-1`; S3-compatible servers mostly ignore it,
+    /// but it is part of every signature).
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    /// Allow plain `http://` to an endpoint that is not on loopback.
+    /// Loopback endpoints (`127.0.0.0/8`, `::1`, `localhost`) are always
+    /// allowed; anything else needs this or `AWS_ALLOW_HTTP=true`, because
+    /// the requests carry the credentials' signatures and the blobs.
+    pub allow_http: bool,
+}
+
+impl std::fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("S3Options")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &redacted(&self.secret_access_key))
+            .field("session_token", &redacted(&self.session_token))
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
+
+/// Is `host` (of a URL) a loopback address or `localhost`?
+fn is_loopback_host(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
 }
 
 impl ObjectBlobStore {
@@ -84,6 +165,81 @@ impl ObjectBlobStore {
         let mut store = Self::new(Arc::new(fs), "");
         store.local_dir = Some(root.to_path_buf());
         Ok(store)
+    }
+
+    /// A store in the S3 bucket `bucket`, every key under `prefix` (`""`
+    /// for none). See [`S3Options`] for where the endpoint, region and
+    /// credentials come from. Nothing is sent until the first request, so
+    /// a wrong endpoint or missing bucket shows up as a
+    /// [`BlobError::Backend`] of the first call.
+    ///
+    /// Errors: [`StoreError::InvalidUrl`] for a malformed endpoint or plain
+    /// `http://` to a host that is not loopback without `allow_http`;
+    /// [`StoreError::ObjectStore`] if the S3 client refuses its settings.
+    pub fn s3(bucket: &str, prefix: &str, opts: &S3Options) -> Result<Self, StoreError> {
+        // reqwest is built without a default TLS provider (no aws-lc
+        // here): use ring, process-wide. A provider installed earlier stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if let Some(endpoint) = &opts.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let Some(region) = &opts.region {
+            builder = builder.with_region(region);
+        }
+        if let Some(key) = &opts.access_key_id {
+            builder = builder.with_access_key_id(key);
+        }
+        if let Some(secret) = &opts.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        if let Some(token) = &opts.session_token {
+            builder = builder.with_token(token);
+        }
+        if let Some(endpoint) = builder.get_config_value(&AmazonS3ConfigKey::Endpoint) {
+            let invalid = |reason: String| StoreError::InvalidUrl {
+                url: endpoint.clone(),
+                reason,
+            };
+            let parsed = url::Url::parse(&endpoint)
+                .map_err(|e| invalid(format!("S3 endpoint is not a URL: {e}")))?;
+            let host = parsed
+                .host()
+                .ok_or_else(|| invalid("S3 endpoint has no host".into()))?;
+            match parsed.scheme() {
+                "https" => {}
+                "http" if opts.allow_http || is_loopback_host(&host) => {
+                    builder = builder.with_allow_http(true);
+                }
+                "http" if env_true("AWS_ALLOW_HTTP") => {}
+                "http" => {
+                    return Err(invalid(
+                        "plain http:// to a host that is not loopback sends blobs unencrypted; \
+                         use https://, or allow it explicitly (s3_allow_http = true in the \
+                         configuration, or AWS_ALLOW_HTTP=true)"
+                            .into(),
+                    ));
+                }
+                other => {
+                    return Err(invalid(format!(
+                        "S3 endpoint scheme must be http or https, not {other:?}"
+                    )));
+                }
+            }
+        }
+        let s3 = Arc::new(builder.build()?);
+        let mut store = Self::new(Arc::clone(&s3) as Arc<dyn ObjectStore>, prefix);
+        store.signer = Some(s3);
+        Ok(store)
+    }
+
+    /// Sets how old a blob a put finds already stored must be before the put
+    /// refreshes it (default [`REFRESH_AFTER`]; see "Refresh on reuse"). A
+    /// window longer than [`REFRESH_AFTER`] would break the [`BlobStore`]
+    /// contract and is capped at it.
+    pub fn with_refresh_after(mut self, window: Duration) -> Self {
+        self.refresh_after = window.min(REFRESH_AFTER);
+        self
     }
 
     /// A store in memory (tests, throw-away servers).
@@ -106,7 +262,46 @@ impl ObjectBlobStore {
             store,
             root,
             local_dir: None,
+            signer: None,
+            refresh_after: REFRESH_AFTER,
         }
+    }
+
+    /// Is the blob described by `meta` old enough to need a refresh?
+    fn needs_refresh(&self, meta: &ObjectMeta) -> bool {
+        let age = now_secs().saturating_sub(meta.last_modified.timestamp());
+        u64::try_from(age).unwrap_or(0) >= self.refresh_after.as_secs()
+    }
+
+    /// Refreshes the stored blob at `key` if it is older than the window:
+    /// on local disk its mtime is set to now; elsewhere `rewrite` writes the
+    /// same bytes again. A blob that vanished meanwhile (gc) is written
+    /// again too.
+    async fn refresh<F, Fut>(&self, key: &ObjPath, rewrite: F) -> Result<(), BlobError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(), BlobError>>,
+    {
+        match self.store.head(key).await {
+            Ok(meta) if !self.needs_refresh(&meta) => return Ok(()),
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(backend(e)),
+        }
+        if let Some(dir) = &self.local_dir {
+            let path = dir.join(key.as_ref());
+            let touched = tokio::task::spawn_blocking(move || {
+                std::fs::File::open(&path)?.set_modified(std::time::SystemTime::now())
+            })
+            .await
+            .map_err(|e| BlobError::Backend(format!("blob touch task failed: {e}")))?;
+            match touched {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tracing::debug!(key = %key, "refreshing an existing blob a put reuses");
+        rewrite().await
     }
 
     /// The object key of a digest.
@@ -193,6 +388,14 @@ async fn read_part(file: &mut tokio::fs::File) -> std::io::Result<Bytes> {
     Ok(Bytes::from(buf))
 }
 
+fn now_secs() -> i64 {
+    Timestamp::now().0
+}
+
+fn env_true(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
 fn backend(e: object_store::Error) -> BlobError {
     BlobError::Backend(e.to_string())
 }
@@ -221,8 +424,18 @@ impl BlobStore for ObjectBlobStore {
         };
         let dst = dir.join(self.key(digest).as_ref());
         let src = path.to_path_buf();
+        let window = self.refresh_after;
         let moved = tokio::task::spawn_blocking(move || -> std::io::Result<Option<PutOutcome>> {
-            if dst.exists() {
+            if let Ok(existing) = std::fs::File::open(&dst) {
+                // Refresh on reuse: touch an old blob (see the type's docs).
+                let age = existing
+                    .metadata()?
+                    .modified()?
+                    .elapsed()
+                    .unwrap_or_default();
+                if age >= window {
+                    existing.set_modified(std::time::SystemTime::now())?;
+                }
                 std::fs::remove_file(&src)?;
                 return Ok(Some(PutOutcome::Existed));
             }
@@ -265,7 +478,12 @@ impl BlobStore for ObjectBlobStore {
         }
         let key = self.key(digest);
         match self.store.head(&key).await {
-            Ok(_) => return Ok(PutOutcome::Existed),
+            Ok(_) => {
+                let len = meta.len();
+                self.refresh(&key, || self.put_multipart_file(&key, path, len))
+                    .await?;
+                return Ok(PutOutcome::Existed);
+            }
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(backend(e)),
         }
@@ -278,9 +496,10 @@ impl BlobStore for ObjectBlobStore {
             mode: PutMode::Create,
             ..Default::default()
         };
+        let key = self.key(digest);
         match self
             .store
-            .put_opts(&self.key(digest), PutPayload::from(bytes), opts)
+            .put_opts(&key, PutPayload::from(bytes.clone()), opts)
             .await
         {
             Ok(_) => Ok(PutOutcome::Created),
@@ -289,7 +508,17 @@ impl BlobStore for ObjectBlobStore {
             Err(
                 object_store::Error::AlreadyExists { .. }
                 | object_store::Error::Precondition { .. },
-            ) => Ok(PutOutcome::Existed),
+            ) => {
+                self.refresh(&key, || async {
+                    self.store
+                        .put(&key, PutPayload::from(bytes))
+                        .await
+                        .map(drop)
+                        .map_err(backend)
+                })
+                .await?;
+                Ok(PutOutcome::Existed)
+            }
             Err(e) => Err(backend(e)),
         }
     }
@@ -364,6 +593,37 @@ impl BlobStore for ObjectBlobStore {
         }
     }
 
+    async fn stat(&self, digest: &Sha256) -> Result<Option<BlobInfo>, BlobError> {
+        match self.store.head(&self.key(digest)).await {
+            Ok(meta) => Ok(Some(BlobInfo {
+                digest: *digest,
+                size: meta.size,
+                last_modified: Timestamp(meta.last_modified.timestamp()),
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    /// A SigV4 query-signed `GET` URL on S3, computed locally (no request);
+    /// `None` on local disk and in memory. The URL works for `ttl` (at most
+    /// 7 days on S3) and reaches the blob store at the endpoint depot uses,
+    /// so clients must be able to reach that endpoint.
+    async fn presign_get(
+        &self,
+        digest: &Sha256,
+        ttl: Duration,
+    ) -> Result<Option<String>, BlobError> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        let url = signer
+            .signed_url(object_store::signer::Method::GET, &self.key(digest), ttl)
+            .await
+            .map_err(backend)?;
+        Ok(Some(url.to_string()))
+    }
+
     async fn delete(&self, digest: &Sha256) -> Result<(), BlobError> {
         match self.store.delete(&self.key(digest)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -389,16 +649,30 @@ impl BlobStore for ObjectBlobStore {
     }
 }
 
+/// Opens a blob store from a URL, with S3 settings from the environment
+/// only ([`open_blob_store_with`] with default [`S3Options`]).
+pub fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>, StoreError> {
+    open_blob_store_with(url, &S3Options::default())
+}
+
 /// Opens a blob store from a URL:
 ///
 /// - `memory:` (or `memory://`): in memory;
 /// - `file:///abs/dir`: local disk under that directory (created if
 ///   missing);
 /// - a plain filesystem path (`/var/lib/depot/blobs`, `data/blobs`): the
-///   same as `file://`.
+///   same as `file://`;
+/// - `s3://bucket` or `s3://bucket/prefix`: the S3 bucket, every key under
+///   the prefix; endpoint, region and credentials from `s3` and the AWS
+///   environment ([`S3Options`]).
 ///
-/// Other schemes (`s3://` comes later) are [`StoreError::InvalidUrl`].
-pub fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>, StoreError> {
+/// Other schemes are [`StoreError::InvalidUrl`]. Azure and Google Cloud
+/// Storage are `object_store` features (`azure-base`, `gcp-base`) away: see
+/// docs/storage.md.
+pub fn open_blob_store_with(
+    url: &str,
+    s3: &S3Options,
+) -> Result<Arc<dyn BlobStore>, StoreError> {
     let invalid = |reason: &str| StoreError::InvalidUrl {
         url: url.to_string(),
         reason: reason.to_string(),
@@ -421,10 +695,56 @@ pub fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>, StoreError> {
                 .map_err(|()| invalid("expected file:///absolute/path"))?;
             Ok(Arc::new(ObjectBlobStore::local(&path)?))
         }
+        Some("s3") => {
+            let (bucket, prefix) = parse_s3_url(url).map_err(|reason| invalid(&reason))?;
+            Ok(Arc::new(ObjectBlobStore::s3(&bucket, &prefix, s3)?))
+        }
         Some(_) => Err(invalid(
-            "unsupported scheme (use file:///dir, a plain path or memory:)",
+            "unsupported scheme (use s3://bucket/prefix, file:///dir, a plain path or memory:)",
         )),
     }
+}
+
+/// Bucket and prefix of `s3://bucket[/prefix]`.
+pub(crate) fn parse_s3_url(url: &str) -> Result<(String, String), String> {
+    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err("s3 URLs take no query or fragment (set the endpoint and region \
+                    in the configuration)"
+            .into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() || parsed.port().is_some() {
+        return Err("expected s3://bucket/prefix (credentials and endpoint are set \
+                    separately)"
+            .into());
+    }
+    let bucket = parsed
+        .host_str()
+        .filter(|b| !b.is_empty())
+        .ok_or("expected s3://bucket/prefix")?;
+    let prefix = parsed.path().trim_matches('/');
+    let prefix = percent_decode(prefix)?;
+    if !prefix.is_empty() && prefix.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err(format!("invalid prefix {prefix:?}"));
+    }
+    Ok((bucket.to_string(), prefix))
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let mut out = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or("bad percent escape")?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad percent escape")?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "prefix is not UTF-8".to_string())
 }
 
 /// The scheme of `s` if it starts like a URL (`scheme:`, RFC 3986), with

@@ -2,8 +2,9 @@
 //!
 //! - [`ObjectBlobStore`] implements [`depot_core::blob::BlobStore`] over any
 //!   [`object_store::ObjectStore`]: local disk ([`ObjectBlobStore::local`]),
-//!   memory ([`ObjectBlobStore::memory`]) and, through
-//!   [`ObjectBlobStore::new`], any other object store (S3 later). Blobs are
+//!   memory ([`ObjectBlobStore::memory`]), S3 and S3-compatible servers
+//!   ([`ObjectBlobStore::s3`]) and, through [`ObjectBlobStore::new`], any
+//!   other object store. Blobs are
 //!   content-addressed under `blobs/sha256/{first 2 hex}/{full hex}`.
 //! - [`SqlMetaStore`] implements [`depot_core::meta::MetaStore`] over one
 //!   [`sqlx::AnyPool`], on SQLite (single node, and several processes sharing
@@ -17,7 +18,7 @@ mod blob;
 pub mod conformance;
 mod meta;
 
-pub use blob::{ObjectBlobStore, open_blob_store};
+pub use blob::{ObjectBlobStore, S3Options, open_blob_store, open_blob_store_with};
 pub use meta::SqlMetaStore;
 
 /// Errors from constructing a store (not from using one: those are

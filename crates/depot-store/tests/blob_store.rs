@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use depot_core::blob::{BlobError, BlobStore, PutOutcome};
 use depot_core::digest::Sha256;
-use depot_store::conformance::blob_store_suite;
-use depot_store::{ObjectBlobStore, StoreError, open_blob_store};
+use depot_store::conformance::{MotoServer, blob_store_suite};
+use depot_store::{ObjectBlobStore, S3Options, StoreError, open_blob_store, open_blob_store_with};
 use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
@@ -39,6 +39,194 @@ async fn conformance_memory() {
     let store = ObjectBlobStore::memory();
     blob_store_suite(&store).await;
     assert!(store.list().await.unwrap().is_empty());
+}
+
+/// The suite against S3 (moto on loopback): put-if-absent by
+/// `If-None-Match`, multipart for the 16 MiB file, ranged GETs, presigned
+/// URLs fetched over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_s3() {
+    let moto = MotoServer::start();
+    let store = moto.store("depot-conformance", "");
+    blob_store_suite(&store).await;
+    assert!(
+        store.list().await.unwrap().is_empty(),
+        "the suite cleans up"
+    );
+}
+
+/// Through `open_blob_store_with("s3://bucket/prefix")`, so the URL parsing
+/// and the prefix are covered too; a second store on the same bucket with
+/// another prefix sees none of its blobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_s3_url_with_a_prefix() {
+    let moto = MotoServer::start();
+    moto.create_bucket("shared");
+    let store = open_blob_store_with("s3://shared/tenants/acme", &moto.options()).unwrap();
+    let other = open_blob_store_with("s3://shared/tenants/other", &moto.options()).unwrap();
+    let d = Sha256::of(b"acme only");
+    store
+        .put_bytes(&d, Bytes::from_static(b"acme only"))
+        .await
+        .unwrap();
+    assert!(other.list().await.unwrap().is_empty(), "prefixes separate");
+    assert_eq!(other.size(&d).await.unwrap(), None);
+    let url = store
+        .presign_get(&d, std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("S3 presigns");
+    assert!(
+        url.starts_with(&format!(
+            "{}/shared/tenants/acme/blobs/sha256/{}/{}?",
+            moto.endpoint(),
+            &d.hex()[..2],
+            d.hex()
+        )),
+        "path-style URL under the prefix: {url}"
+    );
+    assert!(url.contains("X-Amz-Signature="), "SigV4 query auth: {url}");
+    assert!(url.contains("X-Amz-Expires=60"), "{url}");
+    store.delete(&d).await.unwrap();
+    blob_store_suite(store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn s3_endpoints_must_be_https_unless_loopback() {
+    let opts = |endpoint: &str, allow_http: bool| S3Options {
+        endpoint: Some(endpoint.into()),
+        access_key_id: Some("k".into()),
+        secret_access_key: Some("s".into()),
+        allow_http,
+        ..S3Options::default()
+    };
+    for ok in [
+        "http://127.0.0.1:9000",
+        "http://localhost:9000",
+        "http://[::1]:9000",
+        "https://minio.example.org",
+    ] {
+        assert!(
+            ObjectBlobStore::s3("b", "", &opts(ok, false)).is_ok(),
+            "{ok} refused"
+        );
+    }
+    match ObjectBlobStore::s3("b", "", &opts("http://minio:9000", false)) {
+        Err(StoreError::InvalidUrl { url, reason }) => {
+            assert_eq!(url, "http://minio:9000");
+            assert!(reason.contains("allow"), "{reason}");
+        }
+        other => panic!("plain http to another host must be refused, got {other:?}"),
+    }
+    assert!(ObjectBlobStore::s3("b", "", &opts("http://minio:9000", true)).is_ok());
+    assert!(matches!(
+        ObjectBlobStore::s3("b", "", &opts("ftp://minio", true)),
+        Err(StoreError::InvalidUrl { .. })
+    ));
+    assert!(matches!(
+        ObjectBlobStore::s3("b", "", &opts("not a url", true)),
+        Err(StoreError::InvalidUrl { .. })
+    ));
+}
+
+#[test]
+fn s3_secrets_are_redacted_in_debug() {
+    let opts = S3Options {
+        access_key_id: Some("AKIDEXAMPLE".into()),
+        secret_access_key: Some("wJalrXUtnFEMI".into()),
+        session_token: Some("FQoGZXIvYXdzE".into()),
+        ..S3Options::default()
+    };
+    let shown = format!("{opts:?}");
+    assert!(!shown.contains("wJalrXUtnFEMI") && !shown.contains("FQoGZXIvYXdzE"), "{shown}");
+    assert!(shown.contains("AKIDEXAMPLE"), "the key id is not secret: {shown}");
+}
+
+/// Refresh on reuse (the contract gc relies on): a put that finds an old
+/// blob makes it young again.
+async fn refresh_on_reuse(store: &dyn BlobStore, age: impl AsyncFn(&Sha256)) {
+    let data = Bytes::from_static(b"reused after a while");
+    let d = Sha256::of(&data);
+    store.put_bytes(&d, data.clone()).await.unwrap();
+    age(&d).await;
+    let before = store.stat(&d).await.unwrap().unwrap().last_modified;
+    assert_eq!(
+        store.put_bytes(&d, data.clone()).await.unwrap(),
+        PutOutcome::Existed
+    );
+    let after = store.stat(&d).await.unwrap().unwrap().last_modified;
+    assert!(
+        after > before,
+        "put_bytes of an old blob refreshes it: {before:?} -> {after:?}"
+    );
+    assert_eq!(store.get_bytes(&d).await.unwrap(), data, "content unchanged");
+
+    // put_file and put_file_moving refresh too.
+    let dir = tempfile::tempdir().unwrap();
+    for moving in [false, true] {
+        age(&d).await;
+        let before = store.stat(&d).await.unwrap().unwrap().last_modified;
+        let path = dir.path().join("again");
+        std::fs::write(&path, &data).unwrap();
+        let outcome = if moving {
+            store.put_file_moving(&d, &path).await.unwrap()
+        } else {
+            store.put_file(&d, &path).await.unwrap()
+        };
+        assert_eq!(outcome, PutOutcome::Existed);
+        let after = store.stat(&d).await.unwrap().unwrap().last_modified;
+        assert!(after > before, "moving={moving}: {before:?} -> {after:?}");
+    }
+    store.delete(&d).await.unwrap();
+}
+
+/// Waits until the clock has moved past the blob's (whole-second)
+/// timestamp, so a refresh shows as a later `last_modified`.
+async fn wait_a_second(_: &Sha256) {
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+}
+
+#[tokio::test]
+async fn refresh_on_reuse_local_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ObjectBlobStore::local(dir.path()).unwrap();
+    let root = dir.path().to_path_buf();
+    // The default window (10 minutes): age the file by an hour.
+    let age = async |d: &Sha256| {
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::open(blob_path(&root, d))
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+    };
+    refresh_on_reuse(&store, age).await;
+
+    // A young blob is left alone (no rewrite on every duplicate put).
+    let d = Sha256::of(b"young");
+    store.put_bytes(&d, Bytes::from_static(b"young")).await.unwrap();
+    let ten_s_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+    std::fs::File::open(blob_path(&root, &d))
+        .unwrap()
+        .set_modified(ten_s_ago)
+        .unwrap();
+    let before = store.stat(&d).await.unwrap().unwrap().last_modified;
+    store.put_bytes(&d, Bytes::from_static(b"young")).await.unwrap();
+    assert_eq!(store.stat(&d).await.unwrap().unwrap().last_modified, before);
+}
+
+#[tokio::test]
+async fn refresh_on_reuse_memory() {
+    let store = ObjectBlobStore::memory().with_refresh_after(std::time::Duration::ZERO);
+    refresh_on_reuse(&store, wait_a_second).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_on_reuse_s3() {
+    let moto = MotoServer::start();
+    let store = moto
+        .store("refresh", "p")
+        .with_refresh_after(std::time::Duration::ZERO);
+    refresh_on_reuse(&store, wait_a_second).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,7 +363,10 @@ async fn open_blob_store_urls() {
 
     for bad in [
         "",
-        "s3://bucket/prefix",
+        "s3:///no-bucket",
+        "s3://bucket/a//b",
+        "s3://bucket/p?endpoint=x",
+        "s3://key:secret@bucket/p",
         "gs://bucket",
         "file://relative/dir",
         "file:///x?y=1",

@@ -18,7 +18,12 @@ use std::io::Write;
 /// - `list` is ordered by digest and carries a plausible `last_modified`;
 /// - `put_file` of a missing file is an `Io` error and stores nothing;
 /// - `put_file` uploads larger than one part (over 8 MiB) round-trip and are
-///   put-if-absent against earlier puts.
+///   put-if-absent against earlier puts;
+/// - `stat` agrees with `list`;
+/// - a URL from `presign_get`, fetched with a plain HTTP GET (no
+///   credentials), returns the blob's bytes, and a `Range` header on it
+///   returns that range. (This proves the URL names the right object; only a
+///   server that validates signatures proves the signature.)
 pub async fn blob_store_suite(store: &dyn BlobStore) {
     put_bytes_is_put_if_absent(store).await;
     reads_of_missing_blobs(store).await;
@@ -30,7 +35,9 @@ pub async fn blob_store_suite(store: &dyn BlobStore) {
     put_file_missing_path(store).await;
     concurrent_puts_of_one_digest(store).await;
     list_and_delete(store).await;
+    stat(store).await;
     presign_does_not_fail(store).await;
+    presigned_urls_fetch_the_blob(store).await;
 }
 
 const TAG: &str = "[blob store conformance]";
@@ -424,4 +431,73 @@ async fn presign_does_not_fail(store: &dyn BlobStore) {
         .presign_get(&d, std::time::Duration::from_secs(60))
         .await
         .unwrap_or_else(|e| panic!("{TAG} presign_get must not fail: {e}"));
+}
+
+async fn stat(store: &dyn BlobStore) {
+    let data = pseudo_random(20, 4321);
+    let d = Sha256::of(&data);
+    assert_eq!(
+        store.stat(&d).await.unwrap(),
+        None,
+        "{TAG} stat of a missing blob is None"
+    );
+    store.put_bytes(&d, Bytes::from(data)).await.unwrap();
+    let info = store
+        .stat(&d)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{TAG} stat of a stored blob is Some"));
+    assert_eq!((info.digest, info.size), (d, 4321), "{TAG} stat fields");
+    let listed = store.list().await.unwrap();
+    let in_list = listed.iter().find(|i| i.digest == d).unwrap();
+    assert_eq!(&info, in_list, "{TAG} stat agrees with list");
+    store.delete(&d).await.unwrap();
+    assert_eq!(store.stat(&d).await.unwrap(), None, "{TAG} stat after delete");
+}
+
+async fn presigned_urls_fetch_the_blob(store: &dyn BlobStore) {
+    let data = pseudo_random(21, 70_000);
+    let d = Sha256::of(&data);
+    store
+        .put_bytes(&d, Bytes::from(data.clone()))
+        .await
+        .unwrap();
+    let Some(url) = store
+        .presign_get(&d, std::time::Duration::from_secs(300))
+        .await
+        .unwrap()
+    else {
+        store.delete(&d).await.unwrap();
+        return;
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let response = http
+        .get(&url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{TAG} GET of the presigned URL {url} failed: {e}"));
+    assert_eq!(
+        response.status(),
+        200,
+        "{TAG} a presigned URL answers 200: {url}"
+    );
+    let body = response.bytes().await.unwrap();
+    assert!(
+        body.as_ref() == &data[..],
+        "{TAG} a presigned URL returns the blob's bytes"
+    );
+    let response = http
+        .get(&url)
+        .header("Range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 206, "{TAG} ranged GET of a presigned URL");
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        &data[100..200],
+        "{TAG} ranged GET of a presigned URL returns the range"
+    );
+    store.delete(&d).await.unwrap();
 }

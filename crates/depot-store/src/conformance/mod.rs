@@ -10,6 +10,8 @@
 //! backends do (documented on each check), so the service can rely on one
 //! behaviour on every backend.
 //!
+//! [`MotoServer`] starts the S3 server the S3 runs use (moto, from PyPI).
+//!
 //! Both suites must run inside a multi-threaded Tokio runtime
 //! (`#[tokio::test(flavor = "multi_thread")]`): they spawn tasks to check
 //! behaviour under concurrency.
@@ -19,9 +21,11 @@
 
 mod blob;
 mod meta;
+pub mod moto;
 
 pub use blob::blob_store_suite;
 pub use meta::meta_store_suite;
+pub use moto::MotoServer;
 
 /// Deterministic pseudo-random bytes (xorshift64*), so large test blobs need
 /// no RNG dependency and failures reproduce.
