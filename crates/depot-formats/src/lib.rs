@@ -7,6 +7,10 @@
 //! - [`deb`]: Debian binary packages: [`deb::inspect`] reads and validates
 //!   a `.deb`, [`deb::index_entry`] renders its `Packages` stanza,
 //!   [`deb::version`] orders versions as dpkg does.
+//! - [`rpm`]: RPM packages: [`rpm::inspect`] reads and validates an
+//!   `.rpm`, [`rpm::fragments`] renders its entries in primary, filelists
+//!   and other.xml, [`rpm::repodata`] wraps them and writes `repomd.xml`,
+//!   [`rpm::version`] orders versions as rpm does.
 //! - [`apt`]: an apt repository's `Release` file.
 //! - [`deb822`]: the `Field: value` syntax those files share.
 //!
@@ -19,5 +23,6 @@ pub mod deb;
 pub mod deb822;
 pub mod detect;
 mod error;
+pub mod rpm;
 
 pub use error::FormatError;
