@@ -25,6 +25,17 @@
 //! and the raw helpers [`ar_archive`] and [`tar_archive`] write what they are
 //! given, so tests can craft broken and hostile packages as easily as good
 //! ones.
+//!
+//! # The .rpm files [`RpmBuilder`] writes
+//!
+//! See the [`rpm_builder`] module: binary or source packages over the `rpm`
+//! crate's `PackageBuilder`, deterministic, with [`RpmBuilder::tag`] to
+//! write hostile header tags and [`write_rpm_corpus`] for benchmarks.
+
+pub mod rpm_builder;
+
+pub use rpm::IndexData;
+pub use rpm_builder::{RpmBuilder, RpmLayout, rpm_layout, write_rpm_corpus};
 
 use md5::{Digest, Md5};
 use std::collections::{BTreeMap, BTreeSet};
