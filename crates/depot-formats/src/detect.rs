@@ -5,20 +5,33 @@
 //! 16-byte member name field `debian-binary   ` (GNU ar may write
 //! `debian-binary/  `). Anything else is a generic [`Format::File`]...
 //!
-//! ...unless the name says `.deb` (or `.udeb`, `.ddeb`): then the file is
-//! treated as a Debian package whatever its bytes, so that a broken or
-//! truncated `.deb` is refused by [`crate::deb::inspect`] with a precise
-//! error instead of being stored silently as an opaque file.
+//! An RPM package starts with the 4-byte lead magic `ed ab ee db`.
+//!
+//! Anything else is a generic [`Format::File`]...
+//!
+//! ...unless the name says `.deb` (or `.udeb`, `.ddeb`) or `.rpm`: then the
+//! file is treated as a package of that format whatever its bytes, so that
+//! a broken or truncated `.deb` or `.rpm` is refused by
+//! [`crate::deb::inspect`] or [`crate::rpm::inspect`] with a precise error
+//! instead of being stored silently as an opaque file.
 
 use depot_core::Format;
 
 const AR_MAGIC: &[u8] = b"!<arch>\n";
+const RPM_LEAD_MAGIC: &[u8] = b"\xed\xab\xee\xdb";
 
 /// Which format a file is, from its first bytes (pass at least the first
-/// 512 bytes when the file has them) and its name as a hint.
+/// 512 bytes when the file has them) and its name as a hint: the content's
+/// magic wins, the name decides only when no magic matches.
 pub fn sniff(head: &[u8], filename: &str) -> Format {
-    if is_deb(head) || has_deb_extension(filename) {
+    if is_deb(head) {
         Format::Deb
+    } else if head.starts_with(RPM_LEAD_MAGIC) {
+        Format::Rpm
+    } else if has_extension(filename, &[".deb", ".udeb", ".ddeb"]) {
+        Format::Deb
+    } else if has_extension(filename, &[".rpm"]) {
+        Format::Rpm
     } else {
         Format::File
     }
@@ -39,9 +52,9 @@ fn is_deb(head: &[u8]) -> bool {
     name == b"debian-binary"
 }
 
-fn has_deb_extension(filename: &str) -> bool {
+fn has_extension(filename: &str, extensions: &[&str]) -> bool {
     let lower = filename.to_ascii_lowercase();
-    [".deb", ".udeb", ".ddeb"]
+    extensions
         .iter()
         .any(|ext| lower.len() > ext.len() && lower.ends_with(ext))
 }
@@ -84,5 +97,21 @@ mod tests {
         assert_eq!(sniff(b"", "x.udeb"), Format::Deb);
         assert_eq!(sniff(b"", ".deb"), Format::File);
         assert_eq!(sniff(b"", "deb"), Format::File);
+    }
+
+    #[test]
+    fn sniffs_rpms_by_content_and_name() {
+        let rpm = depot_testkit::RpmBuilder::new("hello", "1.0", "1", "x86_64").build();
+        assert_eq!(sniff(&rpm[..512], "upload.bin"), Format::Rpm);
+        assert_eq!(sniff(b"\xed\xab\xee\xdb", ""), Format::Rpm);
+        assert_eq!(
+            sniff(b"<html>404</html>", "hello-1.0-1.x86_64.rpm"),
+            Format::Rpm
+        );
+        assert_eq!(sniff(b"", "hello.src.RPM"), Format::Rpm);
+        assert_eq!(sniff(b"", ".rpm"), Format::File);
+        // Content wins over the name.
+        assert_eq!(sniff(&rpm[..512], "hello.deb"), Format::Rpm);
+        assert_eq!(sniff(b"\xed\xab\xee", "x"), Format::File);
     }
 }
