@@ -65,6 +65,23 @@ pub struct RepoSettings {
     /// Architectures every apt distribution of this repo publishes, in
     /// addition to those seen in its packages (`all` packages appear in each).
     pub architectures: Vec<String>,
+    /// How `GET /repos/{repo}/packages/{file}` answers: with the bytes, or
+    /// with a redirect to the blob store.
+    pub download: DownloadMode,
+}
+
+/// How package downloads are served ([`RepoSettings::download`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DownloadMode {
+    /// depot streams the bytes itself (works with every blob store).
+    #[default]
+    Proxy,
+    /// `307 Temporary Redirect` to a short-lived presigned URL of the blob
+    /// store, where it can presign (S3); the client fetches the bytes from
+    /// the store directly. Stores that cannot presign (local disk, memory)
+    /// fall back to `Proxy`.
+    Redirect,
 }
 
 impl Default for RepoSettings {
@@ -75,6 +92,7 @@ impl Default for RepoSettings {
             default_distribution: PlacementName::new("stable").expect("valid"),
             default_component: PlacementName::new("main").expect("valid"),
             architectures: vec!["amd64".into(), "arm64".into()],
+            download: DownloadMode::Proxy,
         }
     }
 }

@@ -11,13 +11,19 @@
 mod apt;
 pub mod auth;
 mod chunks;
+mod download;
 mod error;
+mod gc;
 mod inspect;
 mod publish;
 pub mod staging;
+mod stores;
 mod tree;
 
+pub use depot_store::{AppliedMigration, S3Options};
 pub use error::ServiceError;
+pub use gc::GcReport;
+pub use stores::{MigrationReport, StoreUrls, migrate, redact_url};
 
 use bytes::Bytes;
 use depot_core::blob::{BlobError, BlobStore};
@@ -500,14 +506,23 @@ impl Depot {
         filename: &FileName,
         range: Option<Range<u64>>,
     ) -> Result<Download, ServiceError> {
-        let p = self.package(repo, filename).await?;
+        let r = self.repo(repo).await?;
+        let p = self
+            .inner
+            .meta
+            .get_package(r.id, filename)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("package '{filename}' in repository '{repo}'"))
+            })?;
         let content_type = match p.format {
             Format::Deb => "application/vnd.debian.binary-package",
             Format::Rpm => "application/x-rpm",
             Format::File => "application/octet-stream",
         };
-        tree::blob_download(
+        download::package(
             &self.inner.blobs,
+            r.settings.download,
             &p.hashes.sha256,
             p.size,
             range,

@@ -393,7 +393,8 @@ fn now_secs() -> i64 {
 }
 
 fn env_true(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+    std::env::var(name)
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
 }
 
 fn backend(e: object_store::Error) -> BlobError {
@@ -669,10 +670,7 @@ pub fn open_blob_store(url: &str) -> Result<Arc<dyn BlobStore>, StoreError> {
 /// Other schemes are [`StoreError::InvalidUrl`]. Azure and Google Cloud
 /// Storage are `object_store` features (`azure-base`, `gcp-base`) away: see
 /// docs/storage.md.
-pub fn open_blob_store_with(
-    url: &str,
-    s3: &S3Options,
-) -> Result<Arc<dyn BlobStore>, StoreError> {
+pub fn open_blob_store_with(url: &str, s3: &S3Options) -> Result<Arc<dyn BlobStore>, StoreError> {
     let invalid = |reason: &str| StoreError::InvalidUrl {
         url: url.to_string(),
         reason: reason.to_string(),
@@ -707,24 +705,21 @@ pub fn open_blob_store_with(
 
 /// Bucket and prefix of `s3://bucket[/prefix]`.
 pub(crate) fn parse_s3_url(url: &str) -> Result<(String, String), String> {
+    const SHAPE: &str = "expected s3://bucket/prefix; the endpoint, region and credentials \
+                         are set separately";
     let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err("s3 URLs take no query or fragment (set the endpoint and region \
-                    in the configuration)"
-            .into());
+    let extra = parsed.query().is_some()
+        || parsed.fragment().is_some()
+        || !parsed.username().is_empty()
+        || parsed.password().is_some()
+        || parsed.port().is_some();
+    if extra {
+        return Err(SHAPE.into());
     }
-    if !parsed.username().is_empty() || parsed.password().is_some() || parsed.port().is_some() {
-        return Err("expected s3://bucket/prefix (credentials and endpoint are set \
-                    separately)"
-            .into());
-    }
-    let bucket = parsed
-        .host_str()
-        .filter(|b| !b.is_empty())
-        .ok_or("expected s3://bucket/prefix")?;
-    let prefix = parsed.path().trim_matches('/');
-    let prefix = percent_decode(prefix)?;
-    if !prefix.is_empty() && prefix.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    let bucket = parsed.host_str().filter(|b| !b.is_empty()).ok_or(SHAPE)?;
+    let prefix = percent_decode(parsed.path().trim_matches('/'))?;
+    let bad_segment = |s: &str| s.is_empty() || s == "." || s == "..";
+    if !prefix.is_empty() && prefix.split('/').any(bad_segment) {
         return Err(format!("invalid prefix {prefix:?}"));
     }
     Ok((bucket.to_string(), prefix))
@@ -785,6 +780,25 @@ mod tests {
             "tenant/a/blobs/sha256/ab/notahash".to_string(),
         ] {
             assert_eq!(store.parse_key(&p(&foreign)), None, "{foreign} accepted");
+        }
+    }
+
+    #[test]
+    fn s3_urls() {
+        let ok = |url: &str| parse_s3_url(url).unwrap();
+        assert_eq!(ok("s3://bucket"), ("bucket".into(), String::new()));
+        assert_eq!(ok("s3://bucket/"), ("bucket".into(), String::new()));
+        assert_eq!(ok("s3://b-1/a/b/"), ("b-1".into(), "a/b".into()));
+        assert_eq!(ok("s3://b/with%20space"), ("b".into(), "with space".into()));
+        for bad in [
+            "s3://b/a//c",
+            "s3://b/p?region=x",
+            "s3://b:9000/p",
+            "s3://k:s@b/p",
+            "s3:///p",
+            "s3://b/%zz",
+        ] {
+            assert!(parse_s3_url(bad).is_err(), "{bad} accepted");
         }
     }
 

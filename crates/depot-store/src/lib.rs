@@ -19,7 +19,7 @@ pub mod conformance;
 mod meta;
 
 pub use blob::{ObjectBlobStore, S3Options, open_blob_store, open_blob_store_with};
-pub use meta::SqlMetaStore;
+pub use meta::{AppliedMigration, SqlMetaStore};
 
 /// Errors from constructing a store (not from using one: those are
 /// [`depot_core::blob::BlobError`] and [`depot_core::meta::MetaError`]).

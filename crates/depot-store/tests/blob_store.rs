@@ -138,8 +138,14 @@ fn s3_secrets_are_redacted_in_debug() {
         ..S3Options::default()
     };
     let shown = format!("{opts:?}");
-    assert!(!shown.contains("wJalrXUtnFEMI") && !shown.contains("FQoGZXIvYXdzE"), "{shown}");
-    assert!(shown.contains("AKIDEXAMPLE"), "the key id is not secret: {shown}");
+    assert!(
+        !shown.contains("wJalrXUtnFEMI") && !shown.contains("FQoGZXIvYXdzE"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("AKIDEXAMPLE"),
+        "the key id is not secret: {shown}"
+    );
 }
 
 /// Refresh on reuse (the contract gc relies on): a put that finds an old
@@ -159,7 +165,11 @@ async fn refresh_on_reuse(store: &dyn BlobStore, age: impl AsyncFn(&Sha256)) {
         after > before,
         "put_bytes of an old blob refreshes it: {before:?} -> {after:?}"
     );
-    assert_eq!(store.get_bytes(&d).await.unwrap(), data, "content unchanged");
+    assert_eq!(
+        store.get_bytes(&d).await.unwrap(),
+        data,
+        "content unchanged"
+    );
 
     // put_file and put_file_moving refresh too.
     let dir = tempfile::tempdir().unwrap();
@@ -203,14 +213,20 @@ async fn refresh_on_reuse_local_disk() {
 
     // A young blob is left alone (no rewrite on every duplicate put).
     let d = Sha256::of(b"young");
-    store.put_bytes(&d, Bytes::from_static(b"young")).await.unwrap();
+    store
+        .put_bytes(&d, Bytes::from_static(b"young"))
+        .await
+        .unwrap();
     let ten_s_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
     std::fs::File::open(blob_path(&root, &d))
         .unwrap()
         .set_modified(ten_s_ago)
         .unwrap();
     let before = store.stat(&d).await.unwrap().unwrap().last_modified;
-    store.put_bytes(&d, Bytes::from_static(b"young")).await.unwrap();
+    store
+        .put_bytes(&d, Bytes::from_static(b"young"))
+        .await
+        .unwrap();
     assert_eq!(store.stat(&d).await.unwrap().unwrap().last_modified, before);
 }
 

@@ -166,6 +166,17 @@ async fn migrations_run_once_and_reconnecting_keeps_data() {
         path.is_file(),
         "the database file and its directory are created"
     );
+    let applied: Vec<String> = s
+        .applied_migrations()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        applied,
+        ["0001_init"],
+        "a fresh database gets every migration"
+    );
+    assert_eq!(s.schema_version(), 1);
     s.create_repo(
         &RepoName::new("kept").unwrap(),
         &RepoSettings::default(),
@@ -175,6 +186,10 @@ async fn migrations_run_once_and_reconnecting_keeps_data() {
     .unwrap();
     drop(s);
     let s = SqlMetaStore::connect(&url).await.unwrap();
+    assert!(
+        s.applied_migrations().is_empty(),
+        "reconnecting applies nothing"
+    );
     assert!(
         s.get_repo(&RepoName::new("kept").unwrap())
             .await
@@ -425,7 +440,13 @@ async fn postgres_nodes_start_and_write_concurrently() {
         let nodes = futures::future::join_all((0..4).map(|_| SqlMetaStore::connect(&url))).await;
         let nodes: Vec<Arc<dyn MetaStore>> = nodes
             .into_iter()
-            .map(|n| Arc::new(n.expect("concurrent start")) as Arc<dyn MetaStore>)
+            .map(|n| n.expect("concurrent start"))
+            .collect::<Vec<_>>();
+        let applied: usize = nodes.iter().map(|n| n.applied_migrations().len()).sum();
+        assert_eq!(applied, 1, "exactly one node reports applying the schema");
+        let nodes: Vec<Arc<dyn MetaStore>> = nodes
+            .into_iter()
+            .map(|n| Arc::new(n) as Arc<dyn MetaStore>)
             .collect();
         let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM schema_migrations")

@@ -452,7 +452,11 @@ async fn stat(store: &dyn BlobStore) {
     let in_list = listed.iter().find(|i| i.digest == d).unwrap();
     assert_eq!(&info, in_list, "{TAG} stat agrees with list");
     store.delete(&d).await.unwrap();
-    assert_eq!(store.stat(&d).await.unwrap(), None, "{TAG} stat after delete");
+    assert_eq!(
+        store.stat(&d).await.unwrap(),
+        None,
+        "{TAG} stat after delete"
+    );
 }
 
 async fn presigned_urls_fetch_the_blob(store: &dyn BlobStore) {
@@ -493,7 +497,11 @@ async fn presigned_urls_fetch_the_blob(store: &dyn BlobStore) {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 206, "{TAG} ranged GET of a presigned URL");
+    assert_eq!(
+        response.status(),
+        206,
+        "{TAG} ranged GET of a presigned URL"
+    );
     assert_eq!(
         response.bytes().await.unwrap().as_ref(),
         &data[100..200],

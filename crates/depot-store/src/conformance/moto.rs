@@ -63,7 +63,14 @@ impl MotoServer {
             .reopen()
             .map_err(|e| format!("cannot open moto's log file: {e}"))?;
         let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -84,9 +91,7 @@ impl MotoServer {
             if let Some(status) = server.child.try_wait().map_err(|e| e.to_string())? {
                 let log = server.log_text();
                 let hint = if log.contains("No module named") {
-                    format!(
-                        "moto is not installed; the S3 tests need it: {MOTO_INSTALL}"
-                    )
+                    format!("moto is not installed; the S3 tests need it: {MOTO_INSTALL}")
                 } else {
                     format!("moto exited with {status}; is it installed? {MOTO_INSTALL}")
                 };

@@ -72,6 +72,21 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 pub struct SqlMetaStore {
     pool: AnyPool,
     backend: Backend,
+    /// The migrations [`SqlMetaStore::connect`] applied.
+    applied: std::sync::Arc<[AppliedMigration]>,
+}
+
+/// A schema migration applied by [`SqlMetaStore::connect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppliedMigration {
+    pub version: i64,
+    pub name: &'static str,
+}
+
+impl std::fmt::Display for AppliedMigration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}_{}", self.version, self.name)
+    }
 }
 
 impl SqlMetaStore {
@@ -123,8 +138,35 @@ impl SqlMetaStore {
             tracing::debug!(error = %e, "closing the probe connection failed");
         }
         let pool = opts.connect(&url).await.map_err(map_sqlx)?;
-        migrate::run(&pool, backend).await?;
-        Ok(SqlMetaStore { pool, backend })
+        let versions = migrate::run(&pool, backend).await?;
+        let applied = migrate::migrations(backend)
+            .iter()
+            .filter(|m| versions.contains(&m.version))
+            .map(|m| AppliedMigration {
+                version: m.version,
+                name: m.name,
+            })
+            .collect();
+        Ok(SqlMetaStore {
+            pool,
+            backend,
+            applied,
+        })
+    }
+
+    /// The migrations this store's [`SqlMetaStore::connect`] applied, in
+    /// order; empty when the schema was up to date (`depot migrate` reports
+    /// these).
+    pub fn applied_migrations(&self) -> &[AppliedMigration] {
+        &self.applied
+    }
+
+    /// The schema version this depot knows (the newest embedded migration);
+    /// after a successful connect the database is at this version.
+    pub fn schema_version(&self) -> i64 {
+        migrate::migrations(self.backend)
+            .last()
+            .map_or(0, |m| m.version)
     }
 
     /// Starts a write transaction (see [`SqlMetaStore`] for the scheme).
