@@ -15,6 +15,9 @@
 //! | DELETE | `/repos/{repo}/packages/{file}` | [`packages::remove`] |
 //! | GET, HEAD | `/repos/{repo}/dists/{*path}` | [`published::dists`] |
 //! | GET, HEAD | `/repos/{repo}/dist/{*path}` | [`published::dists`] (alias) |
+//! | GET, HEAD | `/repos/{repo}/repodata/{*path}` | [`published::repodata`] |
+//! | GET, HEAD | `/repos/{repo}/rpm/{dist}/{comp}/{*rest}` | [`published::rpm_tree`] |
+//! | GET | `/repos/{repo}/config.repo` | [`published::repo_file`] |
 //! | GET | `/repos/{repo}/key.asc` | [`published::public_key`] |
 //!
 //! Collection paths answer with and without the trailing slash. Anything
@@ -63,6 +66,12 @@ pub fn router(depot: Depot, opts: HttpOptions) -> Router {
         )
         .route("/repos/{repo}/dists/{*path}", get(published::dists))
         .route("/repos/{repo}/dist/{*path}", get(published::dists))
+        .route("/repos/{repo}/repodata/{*path}", get(published::repodata))
+        .route(
+            "/repos/{repo}/rpm/{dist}/{comp}/{*rest}",
+            get(published::rpm_tree),
+        )
+        .route("/repos/{repo}/config.repo", get(published::repo_file))
         .route("/repos/{repo}/key.asc", get(published::public_key))
         .fallback(no_route)
         .layer(

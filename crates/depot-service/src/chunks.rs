@@ -172,7 +172,7 @@ impl<'a> Chunker<'a> {
         prev: Option<&Pair>,
         delta: Bytes,
     ) -> Result<Pair, ServiceError> {
-        let (mut plain, mut gz, delta) = match prev {
+        let (plain, gz, delta) = match prev {
             Some(p) if p.plain.size > 0 && p.plain.chunks.len() == p.gz.chunks.len() => {
                 (p.plain.chunks.clone(), p.gz.chunks.clone(), delta)
             }
@@ -188,6 +188,27 @@ impl<'a> Chunker<'a> {
             }
             _ => (Vec::new(), Vec::new(), delta),
         };
+        let (plain, mut gz) = self.append_chunks(plain, gz, delta).await?;
+        if gz.is_empty() {
+            // An empty index still needs a valid (empty) gzip file.
+            gz.push(self.put(Bytes::from(gzip(b""))));
+        }
+        Ok(Pair {
+            plain: self.finish(plain).await?,
+            gz: self.finish(gz).await?,
+        })
+    }
+
+    /// Appends `delta` to an aligned chunk list pair (plain, gzip members)
+    /// and merges the tail as the module docs describe. No digests are
+    /// computed: the caller hashes what it serves.
+    pub async fn append_chunks(
+        &mut self,
+        mut plain: Vec<Chunk>,
+        mut gz: Vec<Chunk>,
+        delta: Bytes,
+    ) -> Result<(Vec<Chunk>, Vec<Chunk>), ServiceError> {
+        debug_assert_eq!(plain.len(), gz.len());
         if !delta.is_empty() {
             plain.push(self.put(delta.clone()));
             gz.push(self.gz_chunk(delta).await?);
@@ -204,13 +225,53 @@ impl<'a> Chunker<'a> {
             plain.push(self.put(merged.clone()));
             gz.push(self.gz_chunk(merged).await?);
         }
-        if gz.is_empty() {
-            // An empty index still needs a valid (empty) gzip file.
-            gz.push(self.put(Bytes::from(gzip(b""))));
+        Ok((plain, gz))
+    }
+
+    /// Makes `bytes` a chunk and its gzip member a second one.
+    pub async fn put_with_gz(&mut self, bytes: Bytes) -> Result<(Chunk, Chunk), ServiceError> {
+        let plain = self.put(bytes.clone());
+        let gz = self.gz_chunk(bytes).await?;
+        Ok((plain, gz))
+    }
+
+    /// The file made of `chunks` with its size and SHA-256 only (the other
+    /// [`depot_core::Hashes`] fields are left empty): for files no client
+    /// looks up by MD5, SHA-1 or SHA-512 (rpm's `repodata/`). Uncached:
+    /// for files whose first chunk changes at every publish.
+    pub async fn finish_sha256(
+        &mut self,
+        chunks: Vec<Chunk>,
+    ) -> Result<ManifestFile, ServiceError> {
+        let mut bytes = Vec::with_capacity(chunks.len());
+        for c in &chunks {
+            bytes.push(self.bytes_of(c).await?);
         }
-        Ok(Pair {
-            plain: self.finish(plain).await?,
-            gz: self.finish(gz).await?,
+        let total: usize = bytes.iter().map(Bytes::len).sum();
+        let hash = move || {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            for b in &bytes {
+                h.update(b);
+            }
+            Sha256(h.finalize().into())
+        };
+        let sha256 = if total > INLINE_COMPRESS {
+            tokio::task::spawn_blocking(hash)
+                .await
+                .map_err(crate::error::join_error)?
+        } else {
+            hash()
+        };
+        Ok(ManifestFile {
+            size: total as u64,
+            hashes: depot_core::Hashes {
+                md5: String::new(),
+                sha1: String::new(),
+                sha256,
+                sha512: String::new(),
+            },
+            chunks,
         })
     }
 

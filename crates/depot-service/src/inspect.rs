@@ -3,8 +3,8 @@
 
 use crate::staging::Staged;
 use crate::{Depot, ServiceError};
-use depot_core::{FileName, Format, NewPackage};
-use depot_formats::{deb, detect};
+use depot_core::{FileName, Format, NewPackage, Timestamp};
+use depot_formats::{deb, detect, rpm};
 use std::io::BufReader;
 
 /// Characters apt and every mirror tool handle in a pool file name without
@@ -20,11 +20,13 @@ impl Depot {
         &self,
         staged: &Staged,
         filename: FileName,
+        file_time: Timestamp,
     ) -> Result<NewPackage, ServiceError> {
         let path = staged.path().to_path_buf();
         let (size, hashes) = (staged.size, staged.hashes.clone());
         let format = detect::sniff(&staged.head, filename.as_str());
         let limits = self.inner.config.deb_limits;
+        let rpm_limits = self.inner.config.rpm_limits;
         tokio::task::spawn_blocking(move || -> Result<NewPackage, ServiceError> {
             match format {
                 Format::Deb => {
@@ -48,9 +50,36 @@ impl Depot {
                         index_entry,
                     })
                 }
-                Format::Rpm => Err(ServiceError::Invalid(
-                    "RPM packages are not supported yet".into(),
-                )),
+                Format::Rpm => {
+                    if !apt_safe(filename.as_str()) {
+                        return Err(ServiceError::Invalid(format!(
+                            "file name '{filename}' of an RPM package may only contain letters, digits and . _ + ~ -"
+                        )));
+                    }
+                    let file = std::fs::File::open(&path)?;
+                    let info = rpm::inspect(BufReader::new(file), &rpm_limits)?;
+                    // The location is relative to the tree's base URL;
+                    // every tree serves the download route under `packages/`.
+                    let fragments = rpm::fragments(
+                        &info,
+                        &format!("packages/{filename}"),
+                        size,
+                        &hashes.sha256,
+                        file_time.0.max(0) as u64,
+                    );
+                    Ok(NewPackage {
+                        fields: rpm::fields_json(&info),
+                        filename,
+                        size,
+                        hashes,
+                        format: Format::Rpm,
+                        version: info.evr(),
+                        name: info.name,
+                        arch: info.arch,
+                        index_entry: serde_json::to_string(&fragments)
+                            .expect("fragments serialize"),
+                    })
+                }
                 // `sniff` classes every `*.deb` name as Deb, so a corrupt
                 // package gets inspect's precise refusal, not storage as a file.
                 Format::File => Ok(NewPackage {

@@ -16,12 +16,19 @@ mod error;
 mod gc;
 mod inspect;
 mod publish;
+mod rpm;
 pub mod staging;
 mod stores;
 mod tree;
 
 pub use depot_store::{AppliedMigration, S3Options};
 pub use error::ServiceError;
+
+/// True for a published path whose content never changes (apt `by-hash/`
+/// files, checksum-named rpm metadata): clients may cache it for good.
+pub fn is_immutable_path(path: &str) -> bool {
+    path.contains("/by-hash/") || rpm::is_checksum_named(path)
+}
 pub use gc::GcReport;
 pub use stores::{MigrationReport, StoreUrls, migrate, redact_url};
 
@@ -55,6 +62,7 @@ pub struct ServiceConfig {
     /// Algorithm of the server signing key generated on first start.
     pub key_algorithm: KeyAlgorithm,
     pub deb_limits: depot_formats::deb::Limits,
+    pub rpm_limits: depot_formats::rpm::Limits,
     /// `Origin:` of Release files.
     pub origin: String,
     /// How long a repo must be idle before `Packages.xz` is added in a
@@ -71,6 +79,7 @@ impl Default for ServiceConfig {
             publication_grace: Duration::from_secs(3600),
             key_algorithm: KeyAlgorithm::default(),
             deb_limits: depot_formats::deb::Limits::default(),
+            rpm_limits: depot_formats::rpm::Limits::default(),
             origin: "depot".to_string(),
             xz_delay: Some(Duration::from_secs(5)),
         }
@@ -284,7 +293,7 @@ impl Depot {
                 )));
             }
             let inspected =
-                self.inspect(&staged, p.filename.clone())
+                self.inspect(&staged, p.filename.clone(), p.created_at)
                     .await
                     .map_err(|e| match e {
                         ServiceError::BadPackage(msg) => {
@@ -408,7 +417,9 @@ impl Depot {
         let digest = staged.hashes.sha256;
         let path = staged.path().to_path_buf();
         // Keep the staged file alive until the blob is stored.
-        let package = self.inspect(&staged, filename.clone()).await?;
+        let package = self
+            .inspect(&staged, filename.clone(), Timestamp::now())
+            .await?;
         let t_inspected = std::time::Instant::now();
         // The staged file becomes the blob (moved, not copied, on local disk).
         self.inner.blobs.put_file_moving(&digest, &path).await?;
@@ -474,6 +485,9 @@ impl Depot {
             let version = match (a.format, b.format) {
                 (Format::Deb, Format::Deb) => {
                     depot_formats::deb::version::compare(&b.version, &a.version)
+                }
+                (Format::Rpm, Format::Rpm) => {
+                    depot_formats::rpm::version::compare_evr(&b.version, &a.version)
                 }
                 _ => std::cmp::Ordering::Equal,
             };
@@ -558,6 +572,46 @@ impl Depot {
     }
 
     /// The public key that signs the repo's indexes, ASCII-armored.
+    /// A dnf/yum `.repo` file for the rpm tree of `repo` at the given
+    /// placement (the repo's default when `None`), with `base` (for example
+    /// `http://host:8080`) as the server's external address.
+    pub async fn rpm_repo_file(
+        &self,
+        name: &RepoName,
+        base: &str,
+        distribution: Option<&PlacementName>,
+        component: Option<&PlacementName>,
+    ) -> Result<String, ServiceError> {
+        let repo = self.repo(name).await?;
+        let dist = distribution.unwrap_or(&repo.settings.default_distribution);
+        let comp = component.unwrap_or(&repo.settings.default_component);
+        let tree = rpm::tree_prefix(&repo, dist.as_str(), comp.as_str());
+        let (id, baseurl) = if tree.is_empty() {
+            (name.to_string(), format!("{base}/repos/{name}"))
+        } else {
+            (
+                format!("{name}-{dist}-{comp}"),
+                format!("{base}/repos/{name}/{}", tree.trim_end_matches('/')),
+            )
+        };
+        let title = if repo.settings.description.is_empty() {
+            format!("depot repository {name}")
+        } else {
+            repo.settings.description.replace(['\n', '\r'], " ")
+        };
+        Ok(format!(
+            "[{id}]\n\
+             name={title}\n\
+             baseurl={baseurl}\n\
+             enabled=1\n\
+             # repomd.xml is signed, and it pins the SHA-256 of every package\n\
+             repo_gpgcheck=1\n\
+             # depot does not sign the packages themselves\n\
+             gpgcheck=0\n\
+             gpgkey={base}/repos/{name}/key.asc\n"
+        ))
+    }
+
     pub async fn public_key_armored(&self, repo: &RepoName) -> Result<String, ServiceError> {
         self.repo(repo).await?;
         Ok(self.inner.signer.public_key_armored())

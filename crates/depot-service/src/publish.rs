@@ -11,6 +11,7 @@
 
 use crate::apt::{self, RenderCtx};
 use crate::chunks::Chunker;
+use crate::rpm;
 use crate::{Depot, ServiceError};
 use depot_core::meta::MetaError;
 use depot_core::{RepoId, RepoName, Revision, Timestamp};
@@ -88,6 +89,7 @@ impl Depot {
             let started = std::time::Instant::now();
             let mut ctx = self.render_ctx(now);
             let manifest = apt::render(&mut ctx, &repo, prev.as_ref().map(|p| &p.manifest)).await?;
+            let manifest = rpm::render(&mut ctx, &repo, manifest).await?;
             ctx.chunker.flush(&manifest).await?;
             let rendered = std::time::Instant::now();
             let expected = pointer.map(|p| p.0);

@@ -67,6 +67,8 @@ pub fn content_type(path: &str) -> &'static str {
         Some("zst") => "application/zstd",
         Some("gpg") | Some("asc") => "application/pgp-signature",
         Some("deb") => "application/vnd.debian.binary-package",
+        Some("rpm") => "application/x-rpm",
+        Some("xml") => "application/xml",
         _ if matches!(name, "Release" | "InRelease" | "Packages") => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     }
@@ -121,14 +123,28 @@ pub(crate) async fn published_file(
     if let Some(f) = current.manifest.files.get(path) {
         return chunked_download(depot.inner.blobs.clone(), f, range, content_type(path));
     }
+    let grace = depot.inner.config.publication_grace.as_secs() as i64;
+    let since = Timestamp(Timestamp::now().0 - grace);
+    if crate::rpm::is_checksum_named(path) {
+        // A dnf that read the previous repomd.xml fetches that generation.
+        for p in depot
+            .inner
+            .meta
+            .recent_publications(repo.id, since, RECENT_FOR_BY_HASH)
+            .await?
+        {
+            if let Some(f) = p.manifest.files.get(path) {
+                return chunked_download(depot.inner.blobs.clone(), f, range, content_type(path));
+            }
+        }
+        return Err(not_found());
+    }
     let Some((dir, kind, hex)) = parse_by_hash(path) else {
         return Err(not_found());
     };
     if let Some(f) = find_by_hash(&current, dir, kind, hex) {
         return chunked_download(depot.inner.blobs.clone(), f, range, content_type(dir));
     }
-    let grace = depot.inner.config.publication_grace.as_secs() as i64;
-    let since = Timestamp(Timestamp::now().0 - grace);
     for p in depot
         .inner
         .meta

@@ -1,5 +1,6 @@
 //! What stock clients fetch: the apt tree under `dists/` (and its `dist/`
-//! alias), the signing key, and the health check.
+//! alias), the rpm trees (`repodata/`, `rpm/{dist}/{comp}/`), the `.repo`
+//! file, the signing key, and the health check.
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -9,7 +10,7 @@ use crate::extract::PathParams;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use depot_core::{RelPath, RepoName};
+use depot_core::{FileName, PlacementName, RelPath, RepoName};
 use depot_service::auth::Action;
 
 /// `GET|HEAD /repos/{repo}/dists/{*path}` and `/repos/{repo}/dist/{*path}`:
@@ -20,10 +21,60 @@ pub async fn dists(
     headers: HeaderMap,
     PathParams((repo, path)): PathParams<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let name = RepoName::new(&repo)?;
-    let path = RelPath::new(&format!("dists/{path}"))?;
+    serve_published(state, caller, headers, &repo, &format!("dists/{path}")).await
+}
+
+/// `GET|HEAD /repos/{repo}/repodata/{*path}`: the rpm metadata of the
+/// repo's default placement.
+pub async fn repodata(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    PathParams((repo, path)): PathParams<(String, String)>,
+) -> Result<Response, ApiError> {
+    serve_published(state, caller, headers, &repo, &format!("repodata/{path}")).await
+}
+
+/// `GET|HEAD /repos/{repo}/rpm/{dist}/{comp}/{*rest}`: the rpm tree of
+/// another placement: its `repodata/`, and its packages under `packages/`
+/// (the same download as `/repos/{repo}/packages/{file}`), so that the
+/// `location href` of every tree is `packages/{file}`.
+pub async fn rpm_tree(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    PathParams((repo, dist, comp, rest)): PathParams<(String, String, String, String)>,
+) -> Result<Response, ApiError> {
+    if let Some(file) = rest.strip_prefix("packages/") {
+        let name = RepoName::new(&repo)?;
+        let file = FileName::new(file)?;
+        caller.repo(&state, &name, Action::Read).await?;
+        return download::serve(&headers, Caching::Revalidate, |range| {
+            state.depot.download(&name, &file, range)
+        })
+        .await;
+    }
+    serve_published(
+        state,
+        caller,
+        headers,
+        &repo,
+        &format!("rpm/{dist}/{comp}/{rest}"),
+    )
+    .await
+}
+
+async fn serve_published(
+    state: AppState,
+    caller: Caller,
+    headers: HeaderMap,
+    repo: &str,
+    path: &str,
+) -> Result<Response, ApiError> {
+    let name = RepoName::new(repo)?;
+    let path = RelPath::new(path)?;
     caller.repo(&state, &name, Action::Read).await?;
-    let caching = if path.as_str().contains("/by-hash/") {
+    let caching = if depot_service::is_immutable_path(path.as_str()) {
         Caching::Immutable
     } else {
         Caching::Revalidate
@@ -32,6 +83,72 @@ pub async fn dists(
         state.depot.published_file(&name, path.as_str(), range)
     })
     .await
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoFileQuery {
+    distribution: Option<String>,
+    component: Option<String>,
+}
+
+/// `GET /repos/{repo}/config.repo`: a dnf/yum `.repo` file for this repo,
+/// ready for `/etc/yum.repos.d/`, with metadata and package signature
+/// checks on. `?distribution=&component=` for a placement other than the
+/// repo's default. The base URL is the one the request came in on
+/// (`X-Forwarded-Proto`/`-Host` when a proxy sets them).
+pub async fn repo_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    PathParams(repo): PathParams<String>,
+    crate::extract::QueryParams(query): crate::extract::QueryParams<RepoFileQuery>,
+) -> Result<Response, ApiError> {
+    let name = RepoName::new(&repo)?;
+    caller.repo(&state, &name, Action::Read).await?;
+    let dist = query
+        .distribution
+        .map(|d| PlacementName::new(&d))
+        .transpose()?;
+    let comp = query
+        .component
+        .map(|c| PlacementName::new(&c))
+        .transpose()?;
+    let base = external_base(&headers);
+    let text = state
+        .depot
+        .rpm_repo_file(&name, &base, dist.as_ref(), comp.as_ref())
+        .await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// `scheme://host` of the request as the client sees it.
+fn external_base(headers: &HeaderMap) -> String {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or(v).trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let proto = get("x-forwarded-proto")
+        .filter(|p| p == "http" || p == "https")
+        .unwrap_or_else(|| "http".to_string());
+    let host = get("x-forwarded-host")
+        .or_else(|| get("host"))
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or_else(|| "localhost".to_string());
+    format!("{proto}://{host}")
 }
 
 /// `GET /repos/{repo}/key.asc`: the armored OpenPGP key the repo is signed
