@@ -3,23 +3,28 @@
 
 use crate::config::Config;
 use crate::target::{self, Added, Target};
-use anyhow::{Result, bail};
-use depot_core::{FileName, Format, Package, Repo, RepoName, RepoSettings, TokenScope};
+use anyhow::{Context, Result, bail};
+use depot_core::{
+    DownloadMode, FileName, Format, Package, Repo, RepoName, RepoSettings, TokenScope,
+};
 use depot_service::UploadOptions;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub async fn create(
     config: &Config,
     repo: &RepoName,
     description: Option<String>,
     private: bool,
+    download: Option<DownloadMode>,
 ) -> Result<()> {
     let settings = RepoSettings {
         description: description.unwrap_or_default(),
         public: !private,
+        download: download.unwrap_or_default(),
         ..RepoSettings::default()
     };
     let target = Target::open(config).await?;
@@ -240,6 +245,63 @@ pub async fn token_create(config: &Config, name: &str, repo: Option<RepoName>) -
         record.name
     );
     println!("{secret}");
+    Ok(())
+}
+
+/// `depot migrate`: applies the schema migrations the metadata database
+/// lacks and says which (or that there were none).
+pub async fn migrate(config: &Config) -> Result<()> {
+    if config.server.is_some() {
+        bail!("migrate works on the metadata database; run it without --server");
+    }
+    let report = depot_service::migrate(&config.data_dir, &config.stores)
+        .await
+        .context("migrating the metadata database")?;
+    if report.applied.is_empty() {
+        println!(
+            "schema up to date ({} version {}); nothing applied",
+            report.backend, report.version
+        );
+    }
+    for m in &report.applied {
+        println!("applied {m} ({})", report.backend);
+    }
+    if !report.applied.is_empty() {
+        println!("schema at version {}", report.version);
+    }
+    Ok(())
+}
+
+/// `depot gc`: deletes unreferenced blobs older than `grace`.
+pub async fn gc(config: &Config, grace: Duration, json: bool) -> Result<()> {
+    if config.server.is_some() {
+        bail!("gc works on the stores directly; run it without --server");
+    }
+    if grace < depot_core::blob::REFRESH_AFTER * 2 {
+        eprintln!(
+            "warning: a grace of {}s is short; blobs of uploads in flight on running servers \
+             may be deleted (use at least 20m, better 1h, while servers run)",
+            grace.as_secs()
+        );
+    }
+    let depot = target::open_local(config).await?;
+    let report = depot.gc(grace).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "deleted {} of {} blobs ({} of {} bytes); kept {} referenced, {} younger than {}s, {} reused meanwhile; pruned {} old publications",
+            report.deleted,
+            report.blobs,
+            report.deleted_bytes,
+            report.bytes,
+            report.referenced,
+            report.young,
+            grace.as_secs(),
+            report.refreshed,
+            report.publications_pruned
+        );
+    }
     Ok(())
 }
 

@@ -14,10 +14,22 @@
 //! | `log_format` | `DEPOT_LOG_FORMAT` | `--log-format` | `text` (or `json`) |
 //! | `server` | `DEPOT_SERVER` | `--server` | none: work on the data directory |
 //! | `token` | `DEPOT_TOKEN` | `--token` | none |
+//! | `meta` | `DEPOT_META` | `--meta` | `{data_dir}/depot.db` (SQLite); or `postgres://user@host/db` |
+//! | `blobs` | `DEPOT_BLOBS` | `--blobs` | `{data_dir}` (local disk); or `s3://bucket/prefix` |
+//! | `s3_endpoint` | `DEPOT_S3_ENDPOINT` | `--s3-endpoint` | AWS; or an S3-compatible server's URL |
+//! | `s3_region` | `AWS_REGION` (read by the S3 client) | | `us-east-1` |
+//! | `s3_access_key_id` | `AWS_ACCESS_KEY_ID` (read by the S3 client) | | the AWS credential chain |
+//! | `s3_secret_access_key` | `AWS_SECRET_ACCESS_KEY` (read by the S3 client) | | the AWS credential chain |
+//! | `s3_allow_http` | `AWS_ALLOW_HTTP` (read by the S3 client) | | `false` (loopback endpoints may always use http) |
 //!
 //! The file itself is named by `--config PATH` or `DEPOT_CONFIG`; without
 //! either, no file is read. Unknown keys in the file are an error, so a typo
 //! does not silently fall back to a default.
+//!
+//! The data directory stays in use with `meta` and `blobs` elsewhere:
+//! uploads are staged in `{data_dir}/tmp` and the first admin token is
+//! written there. Secrets (the token, a password in the `meta` URL, the S3
+//! secret key) are redacted in `Debug` output and logs.
 
 use anyhow::{Context, Result, bail};
 use depot_sign::KeyAlgorithm;
@@ -44,6 +56,27 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// A store URL that may carry a password (`postgres://user:pass@host/db`):
+/// `Debug` shows it with the password replaced.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct StoreUrl(String);
+
+impl StoreUrl {
+    pub fn new(s: impl Into<String>) -> Self {
+        StoreUrl(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", depot_service::redact_url(&self.0))
     }
 }
 
@@ -80,6 +113,13 @@ pub struct Layer {
     pub log_format: Option<LogFormat>,
     pub server: Option<String>,
     pub token: Option<Secret>,
+    pub meta: Option<StoreUrl>,
+    pub blobs: Option<StoreUrl>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<Secret>,
+    pub s3_allow_http: Option<bool>,
 }
 
 fn de_from_str<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
@@ -139,6 +179,14 @@ impl Layer {
             log_format: parse("DEPOT_LOG_FORMAT", get("DEPOT_LOG_FORMAT"))?,
             server: get("DEPOT_SERVER"),
             token: get("DEPOT_TOKEN").map(Secret::new),
+            meta: get("DEPOT_META").map(StoreUrl::new),
+            blobs: get("DEPOT_BLOBS").map(StoreUrl::new),
+            s3_endpoint: get("DEPOT_S3_ENDPOINT"),
+            // The S3 client reads AWS_REGION, AWS_ACCESS_KEY_ID, ... itself.
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_allow_http: None,
         })
     }
 
@@ -152,6 +200,13 @@ impl Layer {
             log_format: higher.log_format.or(self.log_format),
             server: higher.server.or(self.server),
             token: higher.token.or(self.token),
+            meta: higher.meta.or(self.meta),
+            blobs: higher.blobs.or(self.blobs),
+            s3_endpoint: higher.s3_endpoint.or(self.s3_endpoint),
+            s3_region: higher.s3_region.or(self.s3_region),
+            s3_access_key_id: higher.s3_access_key_id.or(self.s3_access_key_id),
+            s3_secret_access_key: higher.s3_secret_access_key.or(self.s3_secret_access_key),
+            s3_allow_http: higher.s3_allow_http.or(self.s3_allow_http),
         }
     }
 }
@@ -167,6 +222,9 @@ pub struct Config {
     /// Base URL of a depot server: the CLI works remotely when set.
     pub server: Option<String>,
     pub token: Option<Secret>,
+    /// Where metadata and blobs live (unset: the data directory). Redacts
+    /// its secrets in `Debug`.
+    pub stores: depot_service::StoreUrls,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "./depot-data";
@@ -209,6 +267,18 @@ impl Config {
             log_format: layer.log_format.unwrap_or_default(),
             server: layer.server.map(|s| s.trim().to_string()),
             token: layer.token,
+            stores: depot_service::StoreUrls {
+                meta: layer.meta.map(|u| u.expose().trim().to_string()),
+                blobs: layer.blobs.map(|u| u.expose().trim().to_string()),
+                s3: depot_service::S3Options {
+                    endpoint: layer.s3_endpoint.map(|e| e.trim().to_string()),
+                    region: layer.s3_region,
+                    access_key_id: layer.s3_access_key_id,
+                    secret_access_key: layer.s3_secret_access_key.map(|s| s.0),
+                    session_token: None,
+                    allow_http: layer.s3_allow_http.unwrap_or(false),
+                },
+            },
         };
         config.validate()?;
         Ok(config)
@@ -232,6 +302,61 @@ impl Config {
             && (token.expose().trim().is_empty() || token.expose().chars().any(char::is_control))
         {
             bail!("token must be non-empty printable text");
+        }
+        self.validate_stores()
+    }
+
+    /// The store URLs' shapes; whether they can be reached is found out when
+    /// they are opened.
+    fn validate_stores(&self) -> Result<()> {
+        let stores = &self.stores;
+        if let Some(meta) = &stores.meta {
+            let scheme = meta.split_once("://").map(|(s, _)| s);
+            let ok = meta.starts_with("sqlite:")
+                || matches!(scheme, Some("postgres" | "postgresql"))
+                || (scheme.is_none() && !meta.is_empty());
+            if !ok {
+                bail!(
+                    "meta {:?} must be postgres://user@host/db, sqlite:///path/depot.db \
+                     or a file path",
+                    depot_service::redact_url(meta)
+                );
+            }
+        }
+        let s3_blobs = stores
+            .blobs
+            .as_deref()
+            .is_some_and(|b| b.starts_with("s3://"));
+        if let Some(blobs) = &stores.blobs {
+            let scheme = blobs.split_once("://").map(|(s, _)| s);
+            let ok = matches!(scheme, Some("s3" | "file"))
+                || blobs == "memory:"
+                || (scheme.is_none() && !blobs.is_empty());
+            if !ok {
+                bail!(
+                    "blobs {blobs:?} must be s3://bucket/prefix, file:///dir, a directory \
+                     or memory:"
+                );
+            }
+        }
+        if !s3_blobs {
+            let s3 = &stores.s3;
+            let set = [
+                ("s3_endpoint", s3.endpoint.is_some()),
+                ("s3_region", s3.region.is_some()),
+                ("s3_access_key_id", s3.access_key_id.is_some()),
+                ("s3_secret_access_key", s3.secret_access_key.is_some()),
+            ];
+            if let Some((name, _)) = set.iter().find(|(_, set)| *set) {
+                bail!("{name} is set, but blobs is not an s3:// URL");
+            }
+        }
+        if let Some(endpoint) = &stores.s3.endpoint {
+            let url = reqwest::Url::parse(endpoint)
+                .with_context(|| format!("s3_endpoint {endpoint:?} is not a URL"))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                bail!("s3_endpoint {endpoint:?} must be an http:// or https:// URL");
+            }
         }
         Ok(())
     }
@@ -353,6 +478,124 @@ log_format = "json"
         let missing = Path::new("/nonexistent/depot.toml");
         let err = Config::load(Some(missing), env(&[]), Layer::default()).unwrap_err();
         assert!(format!("{err:#}").contains("/nonexistent/depot.toml"));
+    }
+
+    #[test]
+    fn stores_default_to_the_data_directory() {
+        let c = Config::load(None, env(&[]), Layer::default()).unwrap();
+        assert!(c.stores.is_embedded());
+        assert_eq!(
+            c.stores.meta_url(Path::new("/d")),
+            "sqlite:///d/depot.db",
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn stores_from_file_env_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("depot.toml");
+        std::fs::write(
+            &path,
+            r#"
+meta = "postgres://depot:filepass@db/depot"
+blobs = "s3://bucket/from-file"
+s3_endpoint = "http://127.0.0.1:9000"
+s3_region = "eu-west-1"
+s3_access_key_id = "AKIDFILE"
+s3_secret_access_key = "filesecret"
+s3_allow_http = true
+"#,
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), env(&[]), Layer::default()).unwrap();
+        assert_eq!(
+            c.stores.meta.as_deref(),
+            Some("postgres://depot:filepass@db/depot")
+        );
+        assert_eq!(c.stores.blobs.as_deref(), Some("s3://bucket/from-file"));
+        let s3 = &c.stores.s3;
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s3.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(s3.access_key_id.as_deref(), Some("AKIDFILE"));
+        assert_eq!(s3.secret_access_key.as_deref(), Some("filesecret"));
+        assert!(s3.allow_http);
+
+        // Secrets stay out of Debug output, of the Config and of each layer.
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("filepass") && !shown.contains("filesecret"),
+            "{shown}"
+        );
+        assert!(shown.contains("postgres://depot:***@db/depot"), "{shown}");
+        let layer = format!("{:?}", Layer::from_file(&path).unwrap());
+        assert!(
+            !layer.contains("filepass") && !layer.contains("filesecret"),
+            "{layer}"
+        );
+
+        let vars = env(&[
+            ("DEPOT_META", "/srv/depot/meta.db"),
+            ("DEPOT_BLOBS", "s3://bucket/from-env"),
+            ("DEPOT_S3_ENDPOINT", "https://minio.example.org"),
+        ]);
+        let c = Config::load(Some(&path), &vars, Layer::default()).unwrap();
+        assert_eq!(c.stores.meta.as_deref(), Some("/srv/depot/meta.db"));
+        assert_eq!(c.stores.blobs.as_deref(), Some("s3://bucket/from-env"));
+        assert_eq!(
+            c.stores.s3.endpoint.as_deref(),
+            Some("https://minio.example.org")
+        );
+        assert_eq!(
+            c.stores.s3.region.as_deref(),
+            Some("eu-west-1"),
+            "file kept"
+        );
+
+        let flags = Layer {
+            meta: Some(StoreUrl::new("postgres://flag@db/depot")),
+            blobs: Some(StoreUrl::new("s3://bucket/from-flag")),
+            s3_endpoint: Some("http://localhost:9000".into()),
+            ..Layer::default()
+        };
+        let c = Config::load(Some(&path), &vars, flags).unwrap();
+        assert_eq!(c.stores.meta.as_deref(), Some("postgres://flag@db/depot"));
+        assert_eq!(c.stores.blobs.as_deref(), Some("s3://bucket/from-flag"));
+        assert_eq!(
+            c.stores.s3.endpoint.as_deref(),
+            Some("http://localhost:9000")
+        );
+    }
+
+    #[test]
+    fn bad_store_settings_are_rejected() {
+        let bad = |layer: Layer| format!("{:#}", Config::resolve(layer).unwrap_err());
+        let msg = bad(Layer {
+            meta: Some(StoreUrl::new("mysql://u:pw@h/d")),
+            ..Layer::default()
+        });
+        assert!(msg.contains("meta") && !msg.contains("pw"), "{msg}");
+        let msg = bad(Layer {
+            blobs: Some(StoreUrl::new("gs://bucket")),
+            ..Layer::default()
+        });
+        assert!(msg.contains("blobs"), "{msg}");
+        let msg = bad(Layer {
+            s3_endpoint: Some("http://127.0.0.1:9000".into()),
+            ..Layer::default()
+        });
+        assert!(
+            msg.contains("s3_endpoint") && msg.contains("s3://"),
+            "{msg}"
+        );
+        let msg = bad(Layer {
+            blobs: Some(StoreUrl::new("s3://b/p")),
+            s3_endpoint: Some("ftp://x".into()),
+            ..Layer::default()
+        });
+        assert!(msg.contains("s3_endpoint"), "{msg}");
+        let err = Layer::from_toml("s3_endpiont = \"x\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("s3_endpiont"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `depot`: the server (`depot serve`) and the command-line client
-//! (`depot create|add|remove|delete|rebuild|list|token`).
+//! `depot`: the server (`depot serve`), the command-line client
+//! (`depot create|add|remove|delete|rebuild|list|token`) and maintenance
+//! (`depot migrate|gc`).
 //!
 //! The verbs work directly on the data directory by default, also while a
 //! server runs on it, or against a server with `--server URL --token T`.
@@ -12,8 +13,8 @@ mod serve;
 mod target;
 
 use clap::{Parser, Subcommand};
-use config::{Config, Layer, LogFormat, Secret};
-use depot_core::{FileName, RepoName};
+use config::{Config, Layer, LogFormat, Secret, StoreUrl};
+use depot_core::{DownloadMode, FileName, RepoName};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,18 @@ struct Cli {
     #[arg(long, global = true, value_name = "TOKEN", hide_env_values = true)]
     token: Option<String>,
 
+    /// Metadata database: postgres://user@host/db, or an SQLite file [env: DEPOT_META] [default: {data-dir}/depot.db]
+    #[arg(long, global = true, value_name = "URL")]
+    meta: Option<String>,
+
+    /// Blob store: s3://bucket/prefix, or a directory [env: DEPOT_BLOBS] [default: {data-dir}]
+    #[arg(long, global = true, value_name = "URL")]
+    blobs: Option<String>,
+
+    /// Endpoint of an S3-compatible server for s3:// blobs (MinIO, Ceph, ...) [env: DEPOT_S3_ENDPOINT] [default: AWS]
+    #[arg(long, global = true, value_name = "URL")]
+    s3_endpoint: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -70,6 +83,11 @@ enum Command {
         /// Require a token to read the repository.
         #[arg(long)]
         private: bool,
+        /// How package downloads are answered: `proxy` (depot sends the
+        /// bytes) or `redirect` (307 to a presigned URL where the blob store
+        /// can presign, as S3 can)
+        #[arg(long, value_name = "MODE", value_parser = parse_download_mode)]
+        download: Option<DownloadMode>,
     },
     /// Add package files to a repository.
     Add {
@@ -103,6 +121,46 @@ enum Command {
     /// Manage API tokens (on the data directory).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Bring the metadata database's schema up to date and report what was applied.
+    Migrate,
+    /// Delete blobs that no package and no stored publication references and
+    /// that are older than the grace period; safe while servers run.
+    Gc {
+        /// How old an unreferenced blob must be before it is deleted: 90s, 30m, 2h, 1d
+        #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+        grace: std::time::Duration,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_download_mode(s: &str) -> Result<DownloadMode, String> {
+    match s {
+        "proxy" => Ok(DownloadMode::Proxy),
+        "redirect" => Ok(DownloadMode::Redirect),
+        _ => Err(format!("{s:?}: expected proxy or redirect")),
+    }
+}
+
+/// `90s`, `30m`, `2h`, `1d`, or plain seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number with an optional unit s, m, h or d"))?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h or d)")),
+    };
+    n.checked_mul(factor)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +187,10 @@ impl Cli {
             log_format: self.log_format,
             server: self.server.clone(),
             token: self.token.clone().map(Secret::new),
+            meta: self.meta.clone().map(StoreUrl::new),
+            blobs: self.blobs.clone().map(StoreUrl::new),
+            s3_endpoint: self.s3_endpoint.clone(),
+            ..Layer::default()
         }
     }
 }
@@ -170,7 +232,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 repo,
                 description,
                 private,
-            } => commands::create(&config, &repo, description, private).await,
+                download,
+            } => commands::create(&config, &repo, description, private, download).await,
             Command::Add {
                 repo,
                 files,
@@ -193,6 +256,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Token(TokenCommand::Create { name, repo }) => {
                 commands::token_create(&config, &name, repo).await
             }
+            Command::Migrate => commands::migrate(&config).await,
+            Command::Gc { grace, json } => commands::gc(&config, grace, json).await,
         }
     })
 }
@@ -227,6 +292,53 @@ mod tests {
         let err = Cli::try_parse_from(["depot", "create", "../x"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         let err = Cli::try_parse_from(["depot", "remove", "r", "a/b.deb"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn durations() {
+        let secs = |s: &str| parse_duration(s).map(|d| d.as_secs());
+        assert_eq!(secs("90"), Ok(90));
+        assert_eq!(secs("90s"), Ok(90));
+        assert_eq!(secs("30m"), Ok(1800));
+        assert_eq!(secs("2h"), Ok(7200));
+        assert_eq!(secs("1d"), Ok(86_400));
+        assert!(secs("1w").is_err());
+        assert!(secs("h").is_err());
+        assert!(secs("-1h").is_err());
+        assert!(secs("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn store_flags() {
+        let cli = Cli::try_parse_from([
+            "depot",
+            "gc",
+            "--meta",
+            "postgres://depot@db/depot",
+            "--blobs",
+            "s3://bucket/prefix",
+            "--s3-endpoint",
+            "http://127.0.0.1:9000",
+        ])
+        .unwrap();
+        let flags = cli.flags();
+        assert_eq!(flags.meta.unwrap().expose(), "postgres://depot@db/depot");
+        assert_eq!(flags.blobs.unwrap().expose(), "s3://bucket/prefix");
+        assert_eq!(flags.s3_endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(matches!(
+            cli.command,
+            Command::Gc { grace, json: false } if grace.as_secs() == 3600
+        ));
+        let cli = Cli::try_parse_from(["depot", "create", "r", "--download", "redirect"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Create {
+                download: Some(DownloadMode::Redirect),
+                ..
+            }
+        ));
+        let err = Cli::try_parse_from(["depot", "create", "r", "--download", "x"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
     }
 

@@ -11,10 +11,13 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
 pub async fn run(config: &Config) -> Result<()> {
     let depot = open_local(config).await?;
+    let redacted = |url: &Option<String>| url.as_deref().map(depot_service::redact_url);
     tracing::info!(
         data_dir = %config.data_dir.display(),
+        meta = redacted(&config.stores.meta).as_deref().unwrap_or("data directory"),
+        blobs = redacted(&config.stores.blobs).as_deref().unwrap_or("data directory"),
         key = %depot.key_fingerprint(),
-        "opened the data directory"
+        "opened the stores"
     );
 
     // A process killed between recording a change and publishing it left

@@ -271,9 +271,14 @@ async fn open_with(config: &Config, defaults: ServiceConfig) -> Result<Depot> {
         key_algorithm: config.key_algorithm,
         ..defaults
     };
-    Depot::open_data_dir(&config.data_dir, service)
+    if config.stores.is_embedded() {
+        return Depot::open_data_dir(&config.data_dir, service)
+            .await
+            .with_context(|| format!("opening the data directory {}", config.data_dir.display()));
+    }
+    Depot::open_urls(&config.data_dir, &config.stores, service)
         .await
-        .with_context(|| format!("opening the data directory {}", config.data_dir.display()))
+        .with_context(|| format!("opening the stores {:?}", config.stores))
 }
 
 /// The name a file is stored under: its own file name.
