@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const ENV: [&str; 9] = [
+const ENV: [&str; 12] = [
     "DEPOT_CONFIG",
+    "DEPOT_META",
+    "DEPOT_BLOBS",
+    "DEPOT_S3_ENDPOINT",
     "DEPOT_DATA_DIR",
     "DEPOT_LISTEN",
     "DEPOT_MAX_UPLOAD_BYTES",
