@@ -438,10 +438,10 @@ async fn postgres_nodes_start_and_write_concurrently() {
     pg.run(async {
         let url = pg.fresh_url().await;
         let nodes = futures::future::join_all((0..4).map(|_| SqlMetaStore::connect(&url))).await;
-        let nodes: Vec<Arc<dyn MetaStore>> = nodes
+        let nodes: Vec<SqlMetaStore> = nodes
             .into_iter()
             .map(|n| n.expect("concurrent start"))
-            .collect::<Vec<_>>();
+            .collect();
         let applied: usize = nodes.iter().map(|n| n.applied_migrations().len()).sum();
         assert_eq!(applied, 1, "exactly one node reports applying the schema");
         let nodes: Vec<Arc<dyn MetaStore>> = nodes
