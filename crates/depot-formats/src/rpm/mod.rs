@@ -476,7 +476,7 @@ fn check_header_digest(sig: &Header, main: &Header) -> Result<(), FormatError> {
     };
     if !want.eq_ignore_ascii_case(got.as_bytes()) {
         return Err(FormatError::Invalid(format!(
-            "the header's {algo} digest is {got}, but the signature header says {}: \
+            "the header's {algo} digest is {got}, but the signature header says {:?}: \
              the header was altered or is corrupt",
             clip(&String::from_utf8_lossy(want))
         )));
@@ -502,8 +502,8 @@ fn check_payload<R: Read>(r: &mut R, sig: &Header, main: &Header) -> Result<(), 
         None => None,
     };
 
+    /// What the payload is checked against, with the hasher computing it.
     enum Check<'a> {
-        None,
         Payload { hex: &'a [u8], algo: u64 },
         Md5(&'a [u8]),
     }
@@ -517,20 +517,17 @@ fn check_payload<R: Read>(r: &mut R, sig: &Header, main: &Header) -> Result<(), 
                  SHA-1 (2), SHA-256 (8) and SHA-512 (10)"
             )));
         }
-        Check::Payload { hex, algo }
+        Some((Check::Payload { hex, algo }, MultiHasher::new()))
     } else if let Some(md5) = sig.bin(SIG_MD5, "MD5")? {
-        Check::Md5(md5)
+        let mut h = MultiHasher::new();
+        h.update(main.raw());
+        Some((Check::Md5(md5), h))
     } else {
-        Check::None
+        None
     };
-    let mut hasher = match check {
-        Check::None => None,
-        Check::Payload { .. } => Some(MultiHasher::new()),
-        Check::Md5(_) => {
-            let mut h = MultiHasher::new();
-            h.update(main.raw());
-            Some(h)
-        }
+    let (check, mut hasher) = match check {
+        Some((c, h)) => (Some(c), Some(h)),
+        None => (None, None),
     };
 
     // With a size, read one byte more than it to see trailing data.
@@ -573,7 +570,7 @@ fn check_payload<R: Read>(r: &mut R, sig: &Header, main: &Header) -> Result<(), 
             "the file ends right after the header: the package has no payload".into(),
         ));
     }
-    if let Some(h) = hasher {
+    if let (Some(check), Some(h)) = (check, hasher) {
         let (hashes, _) = h.finish();
         let (want, got, what) = match check {
             Check::Payload { hex, algo } => {
@@ -590,11 +587,10 @@ fn check_payload<R: Read>(r: &mut R, sig: &Header, main: &Header) -> Result<(), 
                 hashes.md5,
                 "the signature header's MD5 of header and payload",
             ),
-            Check::None => unreachable!("a hasher exists only with a digest to check"),
         };
         if !want.eq_ignore_ascii_case(got.as_bytes()) {
             return Err(FormatError::Invalid(format!(
-                "the payload does not match {what} ({} expected, {got} found): \
+                "the payload does not match {what} ({:?} expected, {got} found): \
                  the file was altered, truncated or is corrupt",
                 clip(&String::from_utf8_lossy(&want))
             )));
@@ -643,21 +639,21 @@ fn read_info(
     let name = required_text(h, TAG_NAME, "NAME")?;
     version::validate_name(&name).map_err(|why| {
         FormatError::Invalid(format!(
-            "Name '{}' is not a valid RPM package name: {why}",
+            "Name {:?} is not a valid RPM package name: {why}",
             clip(&name)
         ))
     })?;
     let ver = required_text(h, TAG_VERSION, "VERSION")?;
     version::validate_version(&ver).map_err(|why| {
         FormatError::Invalid(format!(
-            "Version '{}' is not a valid RPM version: {why}",
+            "Version {:?} is not a valid RPM version: {why}",
             clip(&ver)
         ))
     })?;
     let release = required_text(h, TAG_RELEASE, "RELEASE")?;
     version::validate_version(&release).map_err(|why| {
         FormatError::Invalid(format!(
-            "Release '{}' is not a valid RPM release: {why}",
+            "Release {:?} is not a valid RPM release: {why}",
             clip(&release)
         ))
     })?;
@@ -668,7 +664,7 @@ fn read_info(
         let arch = required_text(h, TAG_ARCH, "ARCH")?;
         version::validate_arch(&arch).map_err(|why| {
             FormatError::Invalid(format!(
-                "Arch '{}' is not a valid RPM architecture: {why}",
+                "Arch {:?} is not a valid RPM architecture: {why}",
                 clip(&arch)
             ))
         })?;
@@ -755,7 +751,7 @@ fn check_xml_text(info: &RpmInfo) -> Result<(), FormatError> {
     let check = |what: &str, s: &str| match s.chars().find(|&c| bad(c)) {
         None => Ok(()),
         Some(c) => Err(FormatError::Invalid(format!(
-            "the {what} '{}' holds the control character {c:?}, which XML metadata cannot carry",
+            "the {what} {:?} holds the control character {c:?}, which XML metadata cannot carry",
             clip(s)
         ))),
     };
