@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Testkit packages next to the rpmbuild ones: what the rpm crate writes
-/// (no PAYLOADSIZE, SOURCERPM "(none)", weak dependencies, a source package).
+/// (no PAYLOADSIZE, SOURCERPM "(none)", weak dependencies, a source package,
+/// pre-4.14 digests).
 fn testkit_rpms() -> Vec<RpmBuilder> {
     vec![
         RpmBuilder::new("tk-full", "3.1", "2.fc40", "x86_64")
@@ -64,6 +65,9 @@ fn testkit_rpms() -> Vec<RpmBuilder> {
             .changelog("B <b@x> - 7:3.1-1", 1_700_000_000, "- first, same second"),
         RpmBuilder::new("tk-lib", "1.0", "1", "x86_64").file("/usr/lib64/libtk.so.1", b"\x7fELF"),
         RpmBuilder::new("tk-noarch", "0.1~beta^post", "0", "noarch"),
+        RpmBuilder::new("tk-legacy", "1", "1", "noarch")
+            .file("/usr/sbin/tk-legacy", b"old")
+            .legacy_digests(),
         RpmBuilder::new("tk-src", "1.0", "1", "x86_64")
             .file("./tk-src.spec", b"Name: tk-src\n")
             .source(),
