@@ -647,11 +647,15 @@ fn missing_or_mistyped_required_tags_are_invalid() {
 }
 
 #[test]
-fn corrupt_file_lists_are_invalid() {
+fn corrupt_file_and_dependency_lists_are_invalid() {
     let bytes = hello()
         .tag(1116, IndexData::Int32(vec![0, 0, 0, 0, 99]))
         .build();
     expect_invalid(inspect(&bytes), "DIRINDEXES entry is 99");
     let bytes = hello().tag(1030, IndexData::Int16(vec![0o100644])).build();
     expect_invalid(inspect(&bytes), "5 files but 1 FILEMODES");
+    let bytes = hello().without_tag(1037).build();
+    expect_invalid(inspect(&bytes), "it has no FILEFLAGS");
+    let bytes = hello().tag(1112, IndexData::Int32(vec![8])).build();
+    expect_invalid(inspect(&bytes), "PROVIDE lists are corrupt");
 }

@@ -46,10 +46,16 @@
 //!    [`version::validate_arch`]), and every text that goes into XML is
 //!    checked for control characters (createrepo_c refuses those too);
 //! 3. the payload is streamed through a hasher, never held in memory, and
-//!    compared with the header's PAYLOADDIGEST (or, in packages older than
-//!    rpm 4.14 that have none, with the signature header's MD5 of header and
-//!    payload), its length with the signature header's SIZE/LONGSIZE, and
-//!    its first bytes with the magic of PAYLOADCOMPRESSOR.
+//!    compared with the header's PAYLOADDIGEST (MD5, SHA-1, SHA-256 or
+//!    SHA-512; or, in packages older than rpm 4.14 that have none, with the
+//!    signature header's MD5 of header and payload), its length with the
+//!    signature header's SIZE/LONGSIZE (fewer bytes: truncated; more:
+//!    refused), and its first bytes with the magic of PAYLOADCOMPRESSOR.
+//!    The hasher is depot-core's `MultiHasher`, which computes all four
+//!    digests at once: depot-formats has no SHA-2 dependency of its own.
+//!
+//! Text that is not valid UTF-8 (old packages) is read as ISO-8859-1, as
+//! createrepo_c converts it.
 //!
 //! Source packages (lead type 1, a SOURCEPACKAGE tag, or no SOURCERPM tag)
 //! are accepted with `is_source` set and arch `src`, as createrepo_c lists
@@ -795,23 +801,29 @@ fn check_xml_text(info: &RpmInfo) -> Result<(), FormatError> {
     Ok(())
 }
 
+/// The file list. Every array is read only up to the length of BASENAMES
+/// (or OLDFILENAMES), which [`Limits::max_items`] bounds, after checking
+/// that its count matches.
 fn read_files(h: &Header) -> Result<Vec<RpmFile>, FormatError> {
-    let all = usize::MAX;
-    let invalid = |m: &str| FormatError::Invalid(format!("the header's file list is corrupt: {m}"));
-    let paths: Vec<Vec<u8>> = if let Some(bases) = h.strings(TAG_BASENAMES, "BASENAMES", all)? {
+    let invalid =
+        |m: String| FormatError::Invalid(format!("the header's file list is corrupt: {m}"));
+    let same_count = |tag: u32, name: &str, n: usize| match h.count(tag) {
+        0 if !h.has(tag) => Err(invalid(format!("it has no {name}"))),
+        c if c != n => Err(invalid(format!("{n} files but {c} {name}"))),
+        _ => Ok(n),
+    };
+    let paths: Vec<Vec<u8>> = if h.has(TAG_BASENAMES) {
+        let n = h.count(TAG_BASENAMES);
+        let bases = h
+            .strings(TAG_BASENAMES, "BASENAMES", n)?
+            .unwrap_or_default();
         let dirs = h
-            .strings(TAG_DIRNAMES, "DIRNAMES", all)?
-            .ok_or_else(|| invalid("BASENAMES without DIRNAMES"))?;
+            .strings(TAG_DIRNAMES, "DIRNAMES", h.count(TAG_DIRNAMES))?
+            .ok_or_else(|| invalid("BASENAMES without DIRNAMES".into()))?;
+        let take = same_count(TAG_DIRINDEXES, "DIRINDEXES", n)?;
         let index = h
-            .numbers(TAG_DIRINDEXES, "DIRINDEXES", all)?
-            .ok_or_else(|| invalid("BASENAMES without DIRINDEXES"))?;
-        if index.len() != bases.len() {
-            return Err(invalid(&format!(
-                "{} BASENAMES but {} DIRINDEXES",
-                bases.len(),
-                index.len()
-            )));
-        }
+            .numbers(TAG_DIRINDEXES, "DIRINDEXES", take)?
+            .unwrap_or_default();
         bases
             .iter()
             .zip(&index)
@@ -820,7 +832,7 @@ fn read_files(h: &Header) -> Result<Vec<RpmFile>, FormatError> {
                     .ok()
                     .and_then(|i| dirs.get(i))
                     .ok_or_else(|| {
-                        invalid(&format!(
+                        invalid(format!(
                             "a DIRINDEXES entry is {i}, but there are {} DIRNAMES",
                             dirs.len()
                         ))
@@ -828,25 +840,31 @@ fn read_files(h: &Header) -> Result<Vec<RpmFile>, FormatError> {
                 Ok([*dir, *base].concat())
             })
             .collect::<Result<_, FormatError>>()?
-    } else if let Some(old) = h.strings(TAG_OLDFILENAMES, "OLDFILENAMES", all)? {
-        old.iter().map(|p| p.to_vec()).collect()
+    } else if h.has(TAG_OLDFILENAMES) {
+        let n = h.count(TAG_OLDFILENAMES);
+        h.strings(TAG_OLDFILENAMES, "OLDFILENAMES", n)?
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.to_vec())
+            .collect()
     } else {
         return Ok(Vec::new());
     };
     let n = paths.len();
     let modes = h
-        .numbers(TAG_FILEMODES, "FILEMODES", all)?
-        .ok_or_else(|| invalid("no FILEMODES"))?;
+        .numbers(
+            TAG_FILEMODES,
+            "FILEMODES",
+            same_count(TAG_FILEMODES, "FILEMODES", n)?,
+        )?
+        .unwrap_or_default();
     let flags = h
-        .numbers(TAG_FILEFLAGS, "FILEFLAGS", all)?
-        .ok_or_else(|| invalid("no FILEFLAGS"))?;
-    if modes.len() != n || flags.len() != n {
-        return Err(invalid(&format!(
-            "{n} files but {} FILEMODES and {} FILEFLAGS",
-            modes.len(),
-            flags.len()
-        )));
-    }
+        .numbers(
+            TAG_FILEFLAGS,
+            "FILEFLAGS",
+            same_count(TAG_FILEFLAGS, "FILEFLAGS", n)?,
+        )?
+        .unwrap_or_default();
     Ok(paths
         .iter()
         .zip(modes.iter().zip(&flags))
@@ -883,7 +901,6 @@ struct Deps {
 /// The dependency lists, filtered as createrepo_c's
 /// `cr_package_from_header` filters them (see the module docs).
 fn read_deps(h: &Header, files: &[RpmFile]) -> Result<Deps, FormatError> {
-    let all = usize::MAX;
     let own_files: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
     let mut provided: HashSet<String> = HashSet::new();
     // name -> (flags, version, pre) of the last require of that name.
@@ -891,21 +908,28 @@ fn read_deps(h: &Header, files: &[RpmFile]) -> Result<Deps, FormatError> {
     let mut out = Deps::default();
 
     for (kind, what, name_tag, flags_tag, version_tag) in DEP_TAGS {
-        let names = h.strings(name_tag, &format!("{what}NAME"), all)?;
-        let flags = h.numbers(flags_tag, &format!("{what}FLAGS"), all)?;
-        let versions = h.strings(version_tag, &format!("{what}VERSION"), all)?;
         // createrepo_c reads a kind only when all three tags are present.
-        let (Some(names), Some(flags), Some(versions)) = (names, flags, versions) else {
+        if !(h.has(name_tag) && h.has(flags_tag) && h.has(version_tag)) {
             continue;
-        };
-        if flags.len() != names.len() || versions.len() != names.len() {
+        }
+        // The names' count is bounded by Limits::max_items; the other two
+        // arrays must have as many items, and are read no further.
+        let n = h.count(name_tag);
+        let (nf, nv) = (h.count(flags_tag), h.count(version_tag));
+        if nf != n || nv != n {
             return Err(FormatError::Invalid(format!(
-                "the header's {what} lists are corrupt: {} names, {} flags, {} versions",
-                names.len(),
-                flags.len(),
-                versions.len()
+                "the header's {what} lists are corrupt: {n} names, {nf} flags, {nv} versions"
             )));
         }
+        let names = h
+            .strings(name_tag, &format!("{what}NAME"), n)?
+            .unwrap_or_default();
+        let flags = h
+            .numbers(flags_tag, &format!("{what}FLAGS"), n)?
+            .unwrap_or_default();
+        let versions = h
+            .strings(version_tag, &format!("{what}VERSION"), n)?
+            .unwrap_or_default();
         let mut libc_highest: Option<Dependency> = None;
         for ((name, &bits), version) in names.iter().zip(&flags).zip(&versions) {
             let name = text(name);
