@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const HOUR: Duration = Duration::from_secs(3600);
+/// gc's grace period in the concurrent tests.
+const GRACE: Duration = Duration::from_secs(4);
 
 fn repo(name: &str) -> RepoName {
     RepoName::new(name).unwrap()
@@ -237,12 +239,14 @@ async fn gc_after_deleting_a_repo_keeps_shared_blobs() {
     assert_eq!(depot.blobs().size(&only_a).await.unwrap(), None);
 }
 
-/// gc in a loop, with a grace of two seconds, while four writers upload,
+/// gc in a loop, with a grace of four seconds, while four writers upload,
 /// remove and re-upload packages (each upload publishes, publications are
 /// pruned after one second). Afterwards every acknowledged package
 /// downloads and every published file resolves. The store refreshes on
-/// every reuse (window 0), which is what makes so short a grace safe here;
-/// in production the grace must exceed the default window.
+/// every reuse (window 0), which is what makes so short a grace safe here
+/// (as long as no upload takes four seconds from storing its blob to
+/// committing its row); in production the grace must exceed the default
+/// window.
 async fn gc_while_writing(blobs: Arc<dyn BlobStore>, dir: &Path) {
     let cfg = ServiceConfig {
         publication_grace: Duration::from_secs(1),
@@ -260,7 +264,7 @@ async fn gc_while_writing(blobs: Arc<dyn BlobStore>, dir: &Path) {
         tokio::spawn(async move {
             let mut runs = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                runs.push(depot.gc(Duration::from_secs(2)).await.unwrap());
+                runs.push(depot.gc(GRACE).await.unwrap());
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             runs
@@ -275,13 +279,14 @@ async fn gc_while_writing(blobs: Arc<dyn BlobStore>, dir: &Path) {
                     let deb = DebBuilder::new(&format!("w{w}-p{i}"), "1.0", "amd64");
                     let name = upload(&depot, "busy", &deb).await;
                     acknowledged.push((name.clone(), Sha256::of(&deb.build())));
-                    if i % 5 == 4 {
+                    if i == 7 {
                         // Remove and, after a pause long enough for its blob
                         // to become a gc candidate, upload it again: the put
-                        // finds the old orphan and must refresh it.
+                        // finds the old orphan (unless gc was quicker) and
+                        // must refresh it.
                         depot.remove(&repo("busy"), &name).await.unwrap();
                         acknowledged.pop();
-                        tokio::time::sleep(Duration::from_millis(3500)).await;
+                        tokio::time::sleep(GRACE + Duration::from_millis(1500)).await;
                         upload(&depot, "busy", &deb).await;
                         acknowledged.push((name, Sha256::of(&deb.build())));
                     }
