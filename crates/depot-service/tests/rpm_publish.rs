@@ -284,3 +284,87 @@ async fn removal_and_other_placements() {
         "{listed:?}"
     );
 }
+
+/// Everything a client could see of the repo: the package list and the
+/// bytes of the published repomd.xml.
+async fn observable(depot: &Depot, r: &str) -> (Vec<String>, Vec<u8>) {
+    let listed = depot
+        .list_packages(&repo(r))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| format!("{} {}", p.filename, p.hashes.sha256.hex()))
+        .collect();
+    (listed, fetch(depot, r, "repodata/repomd.xml").await)
+}
+
+#[tokio::test]
+async fn bad_rpms_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    upload(&depot, "r", &fixture(1), None).await;
+    let before = observable(&depot, "r").await;
+
+    let good = fixture(2).build();
+    let layout = depot_testkit::rpm_layout(&good);
+    let mut bad_magic = good.clone();
+    bad_magic[0] = 0;
+    let mut bad_payload = good.clone();
+    let last = bad_payload.len() - 1;
+    bad_payload[last] ^= 0xff;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("wrong lead magic", bad_magic, "pkg002-1.2-1.x86_64.rpm"),
+        (
+            "cut inside the main header",
+            good[..layout.header + 40].to_vec(),
+            "pkg002-1.2-1.x86_64.rpm",
+        ),
+        (
+            "payload not what the header says",
+            bad_payload,
+            "pkg002-1.2-1.x86_64.rpm",
+        ),
+        ("empty", Vec::new(), "pkg002-1.2-1.x86_64.rpm"),
+    ];
+    for (what, bytes, name) in cases {
+        let err = depot
+            .upload(
+                &repo("r"),
+                &FileName::new(name).unwrap(),
+                &bytes[..],
+                &UploadOptions::default(),
+            )
+            .await
+            .expect_err(what);
+        assert!(
+            matches!(err, depot_service::ServiceError::BadPackage(_)),
+            "{what}: {err:?}"
+        );
+        assert_eq!(
+            observable(&depot, "r").await,
+            before,
+            "{what} changed the repo"
+        );
+    }
+
+    // Same name, EVR and arch with other content: 409, nothing changes.
+    let clash = fixture(1).summary("other content");
+    let err = depot
+        .upload(
+            &repo("r"),
+            &FileName::new("pkg001-again.rpm").unwrap(),
+            &clash.build()[..],
+            &UploadOptions::default(),
+        )
+        .await
+        .expect_err("clash");
+    assert!(
+        matches!(err, depot_service::ServiceError::Conflict(_)),
+        "{err:?}"
+    );
+    assert_eq!(observable(&depot, "r").await, before);
+}
