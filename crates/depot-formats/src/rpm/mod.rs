@@ -51,8 +51,9 @@
 //!    signature header's MD5 of header and payload), its length with the
 //!    signature header's SIZE/LONGSIZE (fewer bytes: truncated; more:
 //!    refused), and its first bytes with the magic of PAYLOADCOMPRESSOR.
-//!    The hasher is depot-core's `MultiHasher`, which computes all four
-//!    digests at once: depot-formats has no SHA-2 dependency of its own.
+//!    A SHA-256 (nearly every package since rpm 4.14) or SHA-512 digest
+//!    is computed with `sha2` alone; only the legacy MD5 and SHA-1 checks
+//!    go through depot-core's `MultiHasher`, which computes all four.
 //!
 //! Text that is not valid UTF-8 (old packages) is read as ISO-8859-1, as
 //! createrepo_c converts it.
@@ -87,6 +88,7 @@ use crate::deb822::clip;
 use depot_core::{MultiHasher, Sha256};
 use header::{Header, read_full, text};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Read};
 
@@ -490,6 +492,36 @@ fn check_header_digest(sig: &Header, main: &Header) -> Result<(), FormatError> {
     Ok(())
 }
 
+/// The payload hasher, by the digest that is checked: SHA-256 and SHA-512
+/// with `sha2` alone; the legacy MD5 and SHA-1 (rare, old packages) through
+/// depot-core's four-in-one `MultiHasher`.
+enum PayloadHasher {
+    Sha256(sha2::Sha256),
+    Sha512(sha2::Sha512),
+    Md5(MultiHasher),
+    Sha1(MultiHasher),
+}
+
+impl PayloadHasher {
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            PayloadHasher::Sha256(h) => h.update(data),
+            PayloadHasher::Sha512(h) => h.update(data),
+            PayloadHasher::Md5(h) | PayloadHasher::Sha1(h) => h.update(data),
+        }
+    }
+
+    /// The checked digest in lowercase hex.
+    fn hex(self) -> String {
+        match self {
+            PayloadHasher::Sha256(h) => depot_core::digest::hex(&h.finalize()),
+            PayloadHasher::Sha512(h) => depot_core::digest::hex(&h.finalize()),
+            PayloadHasher::Md5(h) => h.finish().0.md5,
+            PayloadHasher::Sha1(h) => h.finish().0.sha1,
+        }
+    }
+}
+
 /// Streams the payload to the end of the input and checks its size, digest
 /// and compressor magic.
 fn check_payload<R: Read>(r: &mut R, sig: &Header, main: &Header) -> Result<(), FormatError> {
@@ -510,7 +542,7 @@ fn check_payload<R: Read>(r: &mut R, sig: &Header, main: &Header) -> Result<(), 
 
     /// What the payload is checked against, with the hasher computing it.
     enum Check<'a> {
-        Payload { hex: &'a [u8], algo: u64 },
+        Payload(&'a [u8]),
         Md5(&'a [u8]),
     }
     let check = if let Some(hex) = main.string(TAG_PAYLOADDIGEST, "PAYLOADDIGEST")? {
@@ -523,11 +555,17 @@ fn check_payload<R: Read>(r: &mut R, sig: &Header, main: &Header) -> Result<(), 
                  SHA-1 (2), SHA-256 (8) and SHA-512 (10)"
             )));
         }
-        Some((Check::Payload { hex, algo }, MultiHasher::new()))
+        let h = match algo {
+            8 => PayloadHasher::Sha256(sha2::Sha256::new()),
+            10 => PayloadHasher::Sha512(sha2::Sha512::new()),
+            1 => PayloadHasher::Md5(MultiHasher::new()),
+            _ => PayloadHasher::Sha1(MultiHasher::new()),
+        };
+        Some((Check::Payload(hex), h))
     } else if let Some(md5) = sig.bin(SIG_MD5, "MD5")? {
         let mut h = MultiHasher::new();
         h.update(main.raw());
-        Some((Check::Md5(md5), h))
+        Some((Check::Md5(md5), PayloadHasher::Md5(h)))
     } else {
         None
     };
@@ -577,20 +615,11 @@ fn check_payload<R: Read>(r: &mut R, sig: &Header, main: &Header) -> Result<(), 
         ));
     }
     if let (Some(check), Some(h)) = (check, hasher) {
-        let (hashes, _) = h.finish();
-        let (want, got, what) = match check {
-            Check::Payload { hex, algo } => {
-                let got = match algo {
-                    1 => hashes.md5,
-                    2 => hashes.sha1,
-                    8 => hashes.sha256.hex(),
-                    _ => hashes.sha512,
-                };
-                (hex.to_vec(), got, "the header's payload digest")
-            }
+        let got = h.hex();
+        let (want, what) = match check {
+            Check::Payload(hex) => (hex.to_vec(), "the header's payload digest"),
             Check::Md5(md5) => (
                 depot_core::digest::hex(md5).into_bytes(),
-                hashes.md5,
                 "the signature header's MD5 of header and payload",
             ),
         };
