@@ -22,7 +22,7 @@
 //!    digest already stored refreshes an old blob (the BlobStore's "refresh
 //!    on reuse" contract), so in every case the blob is younger than the
 //!    grace period when the reference is committed, as long as the grace
-//!    period exceeds [`REFRESH_AFTER`] plus the longest upload or publish;
+//!    period exceeds [`REFRESH_AFTER`](depot_core::blob::REFRESH_AFTER) plus the longest upload or publish;
 //! 3. right before deleting a candidate, gc reads its `last_modified` once
 //!    more ([`BlobStore::stat`]) and keeps it if a writer refreshed it since
 //!    the listing.
@@ -38,7 +38,7 @@
 //! (`AbortIncompleteMultipartUpload`), see docs/storage.md.
 
 use crate::{Depot, ServiceError};
-use depot_core::blob::{BlobStore, REFRESH_AFTER};
+use depot_core::blob::BlobStore;
 use depot_core::{Sha256, Timestamp};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -72,15 +72,10 @@ pub struct GcReport {
 impl Depot {
     /// Deletes every blob no package and no stored publication references
     /// that is older than `grace`; see the [module docs](self) for why this
-    /// is safe while other nodes upload and publish. `grace` should be at
-    /// least an hour in production; shorter ones are logged as a warning.
+    /// is safe while other nodes upload and publish. While anything writes,
+    /// `grace` must exceed [`REFRESH_AFTER`](depot_core::blob::REFRESH_AFTER) plus the longest upload; an
+    /// hour is a good default.
     pub async fn gc(&self, grace: Duration) -> Result<GcReport, ServiceError> {
-        if grace < REFRESH_AFTER * 2 {
-            tracing::warn!(
-                grace_s = grace.as_secs(),
-                "gc grace period is short: blobs of uploads and publishes in flight may be deleted"
-            );
-        }
         self.gc_at(grace, Timestamp::now()).await
     }
 
