@@ -45,21 +45,23 @@ pub(crate) const SINGLE_PUT_MAX: u64 = PART_SIZE as u64;
 /// # Atomicity
 ///
 /// A blob is visible whole or not at all:
-/// - Small blobs (at most 8 MiB) go through one
-///   `put_opts(PutMode::Create)`. `object_store` guarantees a put is atomic;
-///   `LocalFileSystem` writes a staging file `{key}#{n}` and hard-links it to
-///   the key (so a second writer gets `AlreadyExists`), S3 sends
-///   `If-None-Match: *`.
-/// - Larger files are uploaded with `put_multipart`, part by part. On
-///   `LocalFileSystem` the parts go to a staging file `{key}#{n}` that is
-///   renamed onto the key in `complete()`; on S3 the object only exists after
-///   `CompleteMultipartUpload`. Staging names (`#` followed by digits) are
-///   never returned by `LocalFileSystem::list`, and this store's key parser
-///   rejects them as well. Multipart has no create-only mode, so the store
-///   checks for the key first; two racing uploads of the same digest may both
-///   write (and both report [`PutOutcome::Created`]), which is harmless
-///   because the key names the content: both write the same bytes and the
-///   final rename/complete is atomic.
+/// - On local disk, every write goes to a staging file of the writing
+///   process, `{root}/.staging/{pid}-{random}.part`, is fsynced, and is
+///   hard-linked to its key (so a second writer of the digest finds the key
+///   taken and reports [`PutOutcome::Existed`]); then the directory is
+///   fsynced and the staging name removed. `put_file_moving` renames instead
+///   of linking (see there). A process killed mid-write leaves only its
+///   staging file, and opening a local store removes the staging files of
+///   processes that are gone (those of live ones, such as a CLI next to the
+///   server, are kept): nothing half-written ever sits under a key, and
+///   nothing leaks.
+/// - Elsewhere, small blobs (at most 8 MiB) go through one
+///   `put_opts(PutMode::Create)` (S3 sends `If-None-Match: *`), larger
+///   files through `put_multipart`, part by part; on S3 the object only
+///   exists after `CompleteMultipartUpload`. Multipart has no create-only
+///   mode, so the store checks for the key first; two racing uploads of the
+///   same digest may both write (and both report [`PutOutcome::Created`]),
+///   which is harmless because the key names the content.
 ///
 /// # Refresh on reuse
 ///
@@ -150,6 +152,51 @@ fn is_loopback_host(host: &url::Host<&str>) -> bool {
     }
 }
 
+/// Where a local store stages writes, relative to its root:
+/// `{pid}-{random}.part` files, moved into place when complete.
+const LOCAL_STAGING: &str = ".staging";
+
+/// A random 64-bit number for staging names (no extra dependency: the
+/// std hasher is randomly keyed per process, mixed with a counter and the
+/// time).
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.finish()
+}
+
+/// Removes staging files whose writing process is gone. Files of live
+/// processes (a CLI next to the server on the same directory) are kept.
+fn sweep_local_staging(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(pid) = name
+            .strip_suffix(".part")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 impl ObjectBlobStore {
     /// A store on local disk under `root`, created if missing.
     ///
@@ -164,7 +211,77 @@ impl ObjectBlobStore {
         let fs = LocalFileSystem::new_with_prefix(root)?.with_fsync(true);
         let mut store = Self::new(Arc::new(fs), "");
         store.local_dir = Some(root.to_path_buf());
+        let staging = root.join(LOCAL_STAGING);
+        std::fs::create_dir_all(&staging).map_err(|source| StoreError::Io {
+            path: staging.clone(),
+            source,
+        })?;
+        if let Err(e) = sweep_local_staging(&staging) {
+            tracing::warn!(dir = %staging.display(), error = %e, "sweeping stale blob staging files failed");
+        }
         Ok(store)
+    }
+
+    /// Hard-links a complete, fsynced staging file to the blob's key (a
+    /// second writer of the digest finds the key taken: exactly one
+    /// `Created`), fsyncs the directory and removes the staging name.
+    async fn link_staged(
+        &self,
+        dir: &Path,
+        digest: &Sha256,
+        staged: std::path::PathBuf,
+    ) -> Result<PutOutcome, BlobError> {
+        let key = self.key(digest);
+        let dst = dir.join(key.as_ref());
+        let src = staged.clone();
+        let linked = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
+            let parent = dst.parent().expect("a blob key has a parent");
+            std::fs::create_dir_all(parent)?;
+            let created = match std::fs::hard_link(&src, &dst) {
+                Ok(()) => {
+                    std::fs::File::open(parent)?.sync_all()?;
+                    true
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                Err(e) => return Err(e),
+            };
+            std::fs::remove_file(&src)?;
+            Ok(created)
+        })
+        .await
+        .map_err(|e| BlobError::Backend(format!("blob link task failed: {e}")))?;
+        match linked {
+            Ok(true) => Ok(PutOutcome::Created),
+            Ok(false) => {
+                // Refresh on reuse; the key exists, so no rewrite is needed.
+                self.refresh(&key, || async { Ok(()) }).await?;
+                Ok(PutOutcome::Existed)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&staged).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Writes `bytes` to a fresh staging file of this process under the
+    /// local store's staging dir, fsynced; the caller moves it into place.
+    async fn stage_local(&self, dir: &Path, bytes: Bytes) -> Result<std::path::PathBuf, BlobError> {
+        let path = dir.join(LOCAL_STAGING).join(format!(
+            "{}-{:016x}.part",
+            std::process::id(),
+            rand_u64()
+        ));
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create_new(&p)?;
+            f.write_all(&bytes)?;
+            f.sync_all()
+        })
+        .await
+        .map_err(|e| BlobError::Backend(format!("blob staging task failed: {e}")))??;
+        Ok(path)
     }
 
     /// A store in the S3 bucket `bucket`, every key under `prefix` (`""`
@@ -473,6 +590,26 @@ impl BlobStore for ObjectBlobStore {
                 format!("{} is not a regular file", path.display()),
             )));
         }
+        if let Some(dir) = &self.local_dir {
+            // Copy into this process's staging file, then move it into place.
+            let staged = dir.join(LOCAL_STAGING).join(format!(
+                "{}-{:016x}.part",
+                std::process::id(),
+                rand_u64()
+            ));
+            let (src, dst) = (path.to_path_buf(), staged.clone());
+            let copied = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                std::fs::copy(&src, &dst)?;
+                std::fs::File::open(&dst)?.sync_all()
+            })
+            .await
+            .map_err(|e| BlobError::Backend(format!("blob copy task failed: {e}")))?;
+            if let Err(e) = copied {
+                let _ = tokio::fs::remove_file(&staged).await;
+                return Err(e.into());
+            }
+            return self.link_staged(dir, digest, staged).await;
+        }
         if meta.len() <= SINGLE_PUT_MAX {
             let data = tokio::fs::read(path).await?;
             return self.put_bytes(digest, Bytes::from(data)).await;
@@ -492,7 +629,15 @@ impl BlobStore for ObjectBlobStore {
         Ok(PutOutcome::Created)
     }
 
+    /// On local disk: staged in a file named after this process, then moved
+    /// into place as [`BlobStore::put_file_moving`] does; a process killed
+    /// mid-write leaves only its staging file, which the next store opened
+    /// on the directory removes. Elsewhere: a create-only put.
     async fn put_bytes(&self, digest: &Sha256, bytes: Bytes) -> Result<PutOutcome, BlobError> {
+        if let Some(dir) = &self.local_dir {
+            let staged = self.stage_local(dir, bytes).await?;
+            return self.link_staged(dir, digest, staged).await;
+        }
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
