@@ -92,6 +92,16 @@ impl Hashes {
     }
 }
 
+/// A SHA-256 hashing state (RustCrypto's `sha2::Sha256`, digest 0.10, the
+/// version rPGP uses): what [`MultiHasher::sha256_state`] hands out and
+/// [`crate::sign::PgpSigner::sign_detached_binary_sha256`] takes.
+pub type Sha256State = sha2::Sha256;
+
+/// The RustCrypto crate behind [`Sha256State`], for callers that need its
+/// traits (`sha2::Digest`, `sha2::digest::DynDigest`) without depending on
+/// it themselves.
+pub use sha2;
+
 /// MD5 + SHA-1 + SHA-256 + SHA-512 and a byte count, in one pass.
 #[derive(Clone, Default)]
 pub struct MultiHasher {
@@ -118,6 +128,12 @@ impl MultiHasher {
     }
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+    /// The SHA-256 state after everything fed so far, not finalized: a
+    /// signer can append its trailer to it and sign without re-reading the
+    /// data ([`crate::sign::PgpSigner::sign_detached_binary_sha256`]).
+    pub fn sha256_state(&self) -> Sha256State {
+        self.sha256.clone()
     }
     /// The digests and the byte count. Takes `&self` so a mid-state can be
     /// finished and still extended afterwards.

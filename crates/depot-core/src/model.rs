@@ -25,12 +25,14 @@ id_type!(RepoId, PackageId, PlacementId, PublicationId, TokenId);
 pub struct Revision(pub i64);
 
 /// The package formats depot knows. `File` is a generic artifact: stored,
-/// listed and downloadable, never in an index.
+/// listed and downloadable, never in an index. `Pacman` is an Arch Linux
+/// package (`.pkg.tar.zst` and friends).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Deb,
     Rpm,
+    Pacman,
     File,
 }
 
@@ -39,6 +41,7 @@ impl Format {
         match self {
             Format::Deb => "deb",
             Format::Rpm => "rpm",
+            Format::Pacman => "pacman",
             Format::File => "file",
         }
     }
@@ -46,6 +49,7 @@ impl Format {
         match s {
             "deb" => Some(Format::Deb),
             "rpm" => Some(Format::Rpm),
+            "pacman" => Some(Format::Pacman),
             "file" => Some(Format::File),
             _ => None,
         }

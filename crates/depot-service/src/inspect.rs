@@ -80,6 +80,9 @@ impl Depot {
                             .expect("fragments serialize"),
                     })
                 }
+                Format::Pacman => Err(ServiceError::BadPackage(
+                    "pacman packages are not supported yet".into(),
+                )),
                 // `sniff` classes every `*.deb` name as Deb, so a corrupt
                 // package gets inspect's precise refusal, not storage as a file.
                 Format::File => Ok(NewPackage {

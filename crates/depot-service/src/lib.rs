@@ -23,14 +23,14 @@ mod tree;
 
 pub use depot_store::{AppliedMigration, S3Options};
 pub use error::ServiceError;
+pub use gc::GcReport;
+pub use stores::{MigrationReport, StoreUrls, migrate, redact_url};
 
 /// True for a published path whose content never changes (apt `by-hash/`
 /// files, checksum-named rpm metadata): clients may cache it for good.
 pub fn is_immutable_path(path: &str) -> bool {
     path.contains("/by-hash/") || rpm::is_checksum_named(path)
 }
-pub use gc::GcReport;
-pub use stores::{MigrationReport, StoreUrls, migrate, redact_url};
 
 use bytes::Bytes;
 use depot_core::blob::{BlobError, BlobStore};
@@ -292,15 +292,15 @@ impl Depot {
                     p.filename
                 )));
             }
-            let inspected =
-                self.inspect(&staged, p.filename.clone(), p.created_at)
-                    .await
-                    .map_err(|e| match e {
-                        ServiceError::BadPackage(msg) => {
-                            ServiceError::BadPackage(format!("{}: {msg}", p.filename))
-                        }
-                        e => e,
-                    })?;
+            let inspected = self
+                .inspect(&staged, p.filename.clone(), p.created_at)
+                .await
+                .map_err(|e| match e {
+                    ServiceError::BadPackage(msg) => {
+                        ServiceError::BadPackage(format!("{}: {msg}", p.filename))
+                    }
+                    e => e,
+                })?;
             updates.push(meta::PackageUpdate {
                 id: p.id,
                 format: inspected.format,
@@ -532,6 +532,7 @@ impl Depot {
         let content_type = match p.format {
             Format::Deb => "application/vnd.debian.binary-package",
             Format::Rpm => "application/x-rpm",
+            Format::Pacman => "application/octet-stream",
             Format::File => "application/octet-stream",
         };
         download::package(

@@ -3,6 +3,7 @@
 
 use std::{fmt, str::FromStr, sync::Arc};
 
+use depot_core::digest::{Sha256State, sha2};
 use depot_core::sign::{PgpSigner, SignError};
 use pgp::{
     composed::{
@@ -10,10 +11,11 @@ use pgp::{
         SecretKeyParamsBuilder, SignedPublicKey, SignedSecretKey,
     },
     crypto::{hash::HashAlgorithm, sym::SymmetricKeyAlgorithm},
-    packet::{SignatureConfig, SignatureType, Subpacket, SubpacketData},
+    packet::{Signature, SignatureConfig, SignatureType, Subpacket, SubpacketData},
     ser::Serialize,
-    types::{CompressionAlgorithm, KeyDetails, Password, Timestamp},
+    types::{CompressionAlgorithm, KeyDetails, Password, SigningKey, Timestamp},
 };
+use sha2::digest::DynDigest;
 
 use crate::{KeyError, cert};
 
@@ -251,6 +253,38 @@ impl PgpKey {
             .to_armored_string(ArmorOptions::default())
     }
 
+    /// The configuration of a binary data signature as gpg makes it:
+    /// creation time and issuer fingerprint hashed, issuer key ID unhashed.
+    fn binary_config(&self) -> pgp::errors::Result<SignatureConfig> {
+        let key = &self.inner.secret.primary_key;
+        let mut config =
+            SignatureConfig::v4(SignatureType::Binary, key.algorithm(), SIGNATURE_HASH);
+        config.hashed_subpackets = vec![
+            Subpacket::regular(SubpacketData::SignatureCreationTime(Timestamp::now()))?,
+            Subpacket::regular(SubpacketData::IssuerFingerprint(key.fingerprint()))?,
+        ];
+        config.unhashed_subpackets = vec![Subpacket::regular(SubpacketData::IssuerKeyId(
+            key.legacy_key_id(),
+        ))?];
+        Ok(config)
+    }
+
+    /// A binary signature packet over the data hashed into `state`
+    /// (RFC 9580 §5.2.4: the data, then the signature's hashed part and
+    /// trailer, all under SHA-256).
+    fn sign_binary_prehashed(&self, state: Sha256State) -> pgp::errors::Result<Vec<u8>> {
+        let key = &self.inner.secret.primary_key;
+        let config = self.binary_config()?;
+        let mut hasher: Box<dyn DynDigest + Send> = Box::new(state);
+        let len = config.hash_signature_data(&mut hasher)?;
+        hasher.update(&config.trailer(len)?);
+        let hash = hasher.finalize();
+        let signed_hash_value = [hash[0], hash[1]];
+        let bytes = key.sign(&Password::empty(), SIGNATURE_HASH, &hash)?;
+        let signature = Signature::from_config(config, signed_hash_value, bytes)?;
+        DetachedSignature::new(signature).to_bytes()
+    }
+
     fn sign_detached_inner(&self, data: &[u8]) -> pgp::errors::Result<String> {
         DetachedSignature::sign_binary_data(
             rand::thread_rng(),
@@ -292,6 +326,19 @@ impl PgpSigner for PgpKey {
     /// `data`, as `Release.gpg` or `repomd.xml.asc`.
     fn sign_detached_armored(&self, data: &[u8]) -> Result<String, SignError> {
         self.sign_detached_inner(data)
+            .map_err(|e| SignError(e.to_string()))
+    }
+
+    /// A binary detached signature (one signature packet, type 0x00,
+    /// SHA-256), as `gpg --detach-sign --no-armor` writes for pacman.
+    fn sign_detached_binary(&self, data: &[u8]) -> Result<Vec<u8>, SignError> {
+        let mut state = Sha256State::default();
+        sha2::Digest::update(&mut state, data);
+        self.sign_detached_binary_sha256(state)
+    }
+
+    fn sign_detached_binary_sha256(&self, state: Sha256State) -> Result<Vec<u8>, SignError> {
+        self.sign_binary_prehashed(state)
             .map_err(|e| SignError(e.to_string()))
     }
 

@@ -2,7 +2,8 @@
 //!
 //! One [`PgpKey`] per repository (or organisation, or server) signs every
 //! publication: the apt `InRelease` file is clearsigned, `Release.gpg` and
-//! `repomd.xml.asc` are detached armored signatures. [`PgpKey`] implements
+//! `repomd.xml.asc` are detached armored signatures, pacman's `.sig` files
+//! detached binary ones. [`PgpKey`] implements
 //! [`depot_core::sign::PgpSigner`], the seam the formats are written against.
 //!
 //! What the output is built to satisfy, and checked against in the tests:
@@ -17,6 +18,9 @@
 //! - [`verify_clearsigned`] and [`verify_detached`] check signatures with
 //!   gpgv's rules; depot uses them to check its own output and imported keys.
 //!
+//! - [`check_detached_binary`] checks a packager's binary signature file
+//!   against the package it came with, without the packager's key.
+//!
 //! Implemented with rPGP (the `pgp` crate), pure Rust.
 
 mod armor;
@@ -27,4 +31,6 @@ mod verify;
 
 pub use error::KeyError;
 pub use key::{KeyAlgorithm, PgpKey};
-pub use verify::{verify_clearsigned, verify_detached};
+pub use verify::{
+    DetachedInfo, MAX_DETACHED_BINARY, check_detached_binary, verify_clearsigned, verify_detached,
+};

@@ -189,3 +189,121 @@ fn issuer(sig: &Signature) -> String {
         None => "an unnamed key".into(),
     }
 }
+
+/// What [`check_detached_binary`] read from a packager's signature file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetachedInfo {
+    /// The issuer of each signature, as [`issuer`] names it: an uppercase
+    /// fingerprint, or `key ID …` for signatures that carry only that.
+    pub issuers: Vec<String>,
+}
+
+/// The largest signature file accepted (repo-add's limit, 16 KiB).
+pub const MAX_DETACHED_BINARY: usize = 16 * 1024;
+
+/// Checks a binary (not armored) detached signature file, as pacman wants
+/// beside a package, against the `data` it claims to sign, without the
+/// signer's key (a packager's key is not known to the server):
+///
+/// - it is not armored, at most [`MAX_DETACHED_BINARY`] bytes, and is one
+///   or more v4 signature packets of type binary (0x00), with a hash of 256
+///   bits or more;
+/// - each signature's "signed hash value" (the first two bytes of the hash
+///   the signer signed, stored in clear in the packet) matches the hash of
+///   `data` with that signature's own trailer. That catches a signature
+///   made for another file with odds of 65,535 to 1; the signature itself is
+///   checked by pacman against the keys its user trusts.
+///
+/// `data` is read to its end once, whatever the number of signatures.
+///
+/// # Errors
+/// [`KeyError::MalformedSignature`] for anything that is not such a
+/// signature file, [`KeyError::BadSignature`] when a signature is not over
+/// `data`, and the I/O error of `data` as a `MalformedSignature`.
+pub fn check_detached_binary(
+    signature: &[u8],
+    mut data: impl std::io::Read,
+) -> Result<DetachedInfo, KeyError> {
+    use pgp::packet::SignatureVersion;
+    let malformed = |m: String| KeyError::MalformedSignature(m);
+    if signature.len() > MAX_DETACHED_BINARY {
+        return Err(malformed(format!(
+            "the signature file is {} bytes, over the {MAX_DETACHED_BINARY}-byte limit",
+            signature.len()
+        )));
+    }
+    if signature.starts_with(b"-----BEGIN PGP") {
+        return Err(malformed(
+            "the signature is ASCII-armored; pacman needs a binary signature \
+             (gpg --detach-sign without --armor, or gpg --dearmor)"
+                .into(),
+        ));
+    }
+    if signature.is_empty() {
+        return Err(malformed("the signature file is empty".into()));
+    }
+    let parsed = DetachedSignature::from_bytes_many(signature)
+        .map_err(|e| malformed(e.to_string()))?
+        .collect::<pgp::errors::Result<Vec<_>>>()
+        .map_err(|e| malformed(e.to_string()))?;
+    if parsed.is_empty() {
+        return Err(malformed("no signature packet found".into()));
+    }
+    let mut checks = Vec::with_capacity(parsed.len());
+    for sig in &parsed {
+        let sig = &sig.signature;
+        if sig.version() != SignatureVersion::V4 {
+            return Err(malformed(format!(
+                "a signature of version {:?}; pacman's GnuPG reads version 4",
+                sig.version()
+            )));
+        }
+        let (Some(config), Some(prefix)) = (sig.config(), sig.signed_hash_value()) else {
+            return Err(malformed("a signature packet of unknown form".into()));
+        };
+        if config.typ != SignatureType::Binary {
+            return Err(malformed(format!(
+                "a signature of type {:?}; a package signature is a binary one",
+                config.typ
+            )));
+        }
+        if config.hash_alg.digest_size().unwrap_or(0) < 32 {
+            return Err(malformed(format!(
+                "a signature with the weak hash {}; SHA-256 or stronger is required",
+                config.hash_alg
+            )));
+        }
+        let hasher = config
+            .hash_alg
+            .new_hasher()
+            .map_err(|e| malformed(e.to_string()))?;
+        checks.push((config, prefix, hasher, issuer(sig)));
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match data.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(malformed(format!("reading the signed data: {e}"))),
+        };
+        for (_, _, hasher, _) in checks.iter_mut() {
+            hasher.update(&buf[..n]);
+        }
+    }
+    let mut issuers = Vec::with_capacity(checks.len());
+    for (config, prefix, mut hasher, who) in checks {
+        let len = config
+            .hash_signature_data(&mut hasher)
+            .map_err(|e| malformed(e.to_string()))?;
+        hasher.update(&config.trailer(len).map_err(|e| malformed(e.to_string()))?);
+        let hash = hasher.finalize();
+        if hash[..2] != prefix {
+            return Err(KeyError::BadSignature(format!(
+                "the signature by {who} was not made over this file"
+            )));
+        }
+        issuers.push(who);
+    }
+    Ok(DetachedInfo { issuers })
+}

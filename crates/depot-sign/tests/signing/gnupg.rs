@@ -289,3 +289,101 @@ fn gpg_imports_the_stored_secret_key_and_its_signatures_verify() {
     )
     .unwrap();
 }
+
+/// pacman's signatures: binary detached packets, whole or from a SHA-256
+/// state, as gpgv reads them; and the packager check accepts gpg's own
+/// binary signatures and refuses them on other data.
+fn gpgv_accepts_binary_detached_signatures(algo: KeyAlgorithm, key: &PgpKey) {
+    use depot_core::digest::{Sha256State, sha2::Digest};
+    let home = GnupgHome::new();
+    let keyring = home.write("key.gpg", key.public_key_binary());
+    let data: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let file = home.write("pkg.tar.zst", &data);
+
+    let whole = key.sign_detached_binary(&data).unwrap();
+    assert_ne!(whole[0] & 0x80, 0, "a binary packet, not armor");
+    let sig = home.write("pkg.tar.zst.sig", &whole);
+    let out = home.gpgv(&keyring, &[sig.as_os_str(), file.as_os_str()]);
+    assert_good(&out, key, "00", &format!("{algo} binary signature"));
+
+    let mut state = Sha256State::new();
+    for part in data.chunks(7919) {
+        state.update(part);
+    }
+    let pre = key.sign_detached_binary_sha256(state).unwrap();
+    let sig = home.write("pre.sig", &pre);
+    let out = home.gpgv(&keyring, &[sig.as_os_str(), file.as_os_str()]);
+    assert_good(
+        &out,
+        key,
+        "00",
+        &format!("{algo} prehashed binary signature"),
+    );
+
+    let mut other = data.clone();
+    other[12345] ^= 1;
+    let other_file = home.write("other.tar.zst", &other);
+    assert_rejected(
+        &home.gpgv(&keyring, &[sig.as_os_str(), other_file.as_os_str()]),
+        &format!("{algo} binary signature over changed data"),
+    );
+
+    let info = depot_sign::check_detached_binary(&pre, &data[..]).unwrap();
+    assert_eq!(info.issuers, vec![key.fingerprint()]);
+}
+
+#[test]
+fn gpgv_accepts_binary_detached_signatures_ed25519() {
+    let [(algo, key), _] = both_keys();
+    gpgv_accepts_binary_detached_signatures(algo, &key);
+}
+
+#[test]
+fn gpgv_accepts_binary_detached_signatures_rsa4096() {
+    let [_, (algo, key)] = both_keys();
+    gpgv_accepts_binary_detached_signatures(algo, &key);
+}
+
+/// A packager's `gpg --detach-sign` output passes the check for its own
+/// file and fails for any other, armored or not.
+#[test]
+fn packager_signatures_are_checked_against_their_file() {
+    let home = GnupgHome::new();
+    home.gpg_ok(&[
+        "--passphrase",
+        "",
+        "--quick-generate-key",
+        "Packager <packager@example.org>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let data = b"a package, or any file\n".repeat(1000);
+    let file = home.write("p.pkg.tar.zst", &data);
+    home.gpg_ok(&["--detach-sign", "--no-armor", file.to_str().unwrap()]);
+    let sig = std::fs::read(home.path().join("p.pkg.tar.zst.sig")).unwrap();
+    let info = depot_sign::check_detached_binary(&sig, &data[..]).unwrap();
+    assert_eq!(info.issuers.len(), 1);
+    assert_eq!(info.issuers[0].len(), 40, "{:?}", info.issuers);
+
+    let mut other = data.clone();
+    other[0] = b'A';
+    let mut refused = 0;
+    // The check compares 16 bits of the hash: try a few changed files.
+    for i in 0..8 {
+        other[1] = b'0' + i;
+        if let Err(e) = depot_sign::check_detached_binary(&sig, &other[..]) {
+            assert!(e.to_string().contains("not made over this file"), "{e}");
+            refused += 1;
+        }
+    }
+    assert!(refused >= 7, "only {refused} of 8 other files refused");
+
+    home.gpg_ok(&["--detach-sign", "--armor", file.to_str().unwrap()]);
+    let armored = std::fs::read(home.path().join("p.pkg.tar.zst.asc")).unwrap();
+    let e = depot_sign::check_detached_binary(&armored, &data[..]).unwrap_err();
+    assert!(e.to_string().contains("ASCII-armored"), "{e}");
+    for junk in [&b""[..], b"\x89\x01garbage", &[0xffu8; 20000]] {
+        assert!(depot_sign::check_detached_binary(junk, &data[..]).is_err());
+    }
+}
