@@ -7,9 +7,15 @@
 //!
 //! An RPM package starts with the 4-byte lead magic `ed ab ee db`.
 //!
+//! A pacman package is a (usually compressed) tar whose magic says nothing
+//! about pacman, so it is recognised by its name (`*.pkg.tar.zst`, `.xz`,
+//! `.gz`, `.pkg.tar`, see [`crate::pacman::EXTENSIONS`]), or, uncompressed,
+//! by a first tar member named `.PKGINFO`, `.BUILDINFO` or `.MTREE`.
+//!
 //! Anything else is a generic [`Format::File`]...
 //!
-//! ...unless the name says `.deb` (or `.udeb`, `.ddeb`) or `.rpm`: then the
+//! ...unless the name says `.deb` (or `.udeb`, `.ddeb`), `.rpm` or
+//! `.pkg.tar*`: then the
 //! file is treated as a package of that format whatever its bytes, so that
 //! a broken or truncated `.deb` or `.rpm` is refused by
 //! [`crate::deb::inspect`] or [`crate::rpm::inspect`] with a precise error
@@ -28,10 +34,14 @@ pub fn sniff(head: &[u8], filename: &str) -> Format {
         Format::Deb
     } else if head.starts_with(RPM_LEAD_MAGIC) {
         Format::Rpm
+    } else if is_pacman_tar(head) {
+        Format::Pacman
     } else if has_extension(filename, &[".deb", ".udeb", ".ddeb"]) {
         Format::Deb
     } else if has_extension(filename, &[".rpm"]) {
         Format::Rpm
+    } else if crate::pacman::is_package_name(filename) {
+        Format::Pacman
     } else {
         Format::File
     }
@@ -50,6 +60,16 @@ fn is_deb(head: &[u8]) -> bool {
     }
     let name = name.strip_suffix(b"/").unwrap_or(name);
     name == b"debian-binary"
+}
+
+/// An uncompressed tar whose first member is pacman metadata.
+fn is_pacman_tar(head: &[u8]) -> bool {
+    if head.get(257..262) != Some(b"ustar") {
+        return false;
+    }
+    let name = &head[..100];
+    let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(100)];
+    matches!(name, b".PKGINFO" | b".BUILDINFO" | b".MTREE")
 }
 
 fn has_extension(filename: &str, extensions: &[&str]) -> bool {
@@ -113,5 +133,24 @@ mod tests {
         // Content wins over the name.
         assert_eq!(sniff(&rpm[..512], "hello.deb"), Format::Rpm);
         assert_eq!(sniff(b"\xed\xab\xee", "x"), Format::File);
+    }
+
+    #[test]
+    fn sniffs_pacman_packages_by_name_and_plain_tar_content() {
+        assert_eq!(
+            sniff(b"\x28\xb5\x2f\xfd", "foo-1.0-1-x86_64.pkg.tar.zst"),
+            Format::Pacman
+        );
+        assert_eq!(sniff(b"<html>", "foo-1.0-1-any.pkg.tar.xz"), Format::Pacman);
+        assert_eq!(sniff(b"", "foo-1.0-1-any.pkg.tar"), Format::Pacman);
+        assert_eq!(sniff(b"\x28\xb5\x2f\xfd", "backup.tar.zst"), Format::File);
+        assert_eq!(sniff(b"", ".pkg.tar.zst"), Format::File);
+        let tar = depot_testkit::tar_archive(&[depot_testkit::TarMember::File(
+            ".PKGINFO",
+            b"pkgname = x\n",
+        )]);
+        assert_eq!(sniff(&tar[..512], "upload.bin"), Format::Pacman);
+        let tar = depot_testkit::tar_archive(&[depot_testkit::TarMember::File("README", b"x")]);
+        assert_eq!(sniff(&tar[..512], "upload.tar"), Format::File);
     }
 }

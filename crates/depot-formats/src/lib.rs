@@ -11,6 +11,11 @@
 //!   `.rpm`, [`rpm::fragments`] renders its entries in primary, filelists
 //!   and other.xml, [`rpm::repodata`] wraps them and writes `repomd.xml`,
 //!   [`rpm::version`] orders versions as rpm does.
+//! - [`pacman`]: Arch Linux packages: [`pacman::inspect`] reads and
+//!   validates a `.pkg.tar.*`, [`pacman::desc`] and [`pacman::files`]
+//!   render its sync database entries as repo-add does, [`pacman::db`]
+//!   writes their tar members, [`pacman::version`] orders versions as
+//!   `vercmp` does.
 //! - [`apt`]: an apt repository's `Release` file.
 //! - [`deb822`]: the `Field: value` syntax those files share.
 //!
@@ -23,6 +28,7 @@ pub mod deb;
 pub mod deb822;
 pub mod detect;
 mod error;
+pub mod pacman;
 pub mod rpm;
 
 pub use error::FormatError;

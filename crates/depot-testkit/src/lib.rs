@@ -31,9 +31,17 @@
 //! See the [`rpm_builder`] module: binary or source packages over the `rpm`
 //! crate's `PackageBuilder`, deterministic, with [`RpmBuilder::tag`] to
 //! write hostile header tags and [`write_rpm_corpus`] for benchmarks.
+//!
+//! # The pacman packages [`PacmanBuilder`] writes
+//!
+//! See the [`pacman_builder`] module: `.pkg.tar.zst` (or `.xz`, `.gz`,
+//! plain) laid out as makepkg does, with [`pacman_bomb`] and
+//! [`write_pacman_corpus`] for bad-input tests and benchmarks.
 
+pub mod pacman_builder;
 pub mod rpm_builder;
 
+pub use pacman_builder::{PacmanBuilder, pacman_bomb, write_pacman_corpus};
 pub use rpm::IndexData;
 pub use rpm_builder::{RpmBuilder, RpmLayout, rpm_layout, write_rpm_corpus};
 
