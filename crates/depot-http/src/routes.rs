@@ -17,7 +17,9 @@
 //! | GET, HEAD | `/repos/{repo}/dist/{*path}` | [`published::dists`] (alias) |
 //! | GET, HEAD | `/repos/{repo}/repodata/{*path}` | [`published::repodata`] |
 //! | GET, HEAD | `/repos/{repo}/rpm/{dist}/{comp}/{*rest}` | [`published::rpm_tree`] |
+//! | GET, HEAD | `/repos/{repo}/pacman/{arch}/{file}` | [`published::pacman_tree`] |
 //! | GET | `/repos/{repo}/config.repo` | [`published::repo_file`] |
+//! | GET | `/repos/{repo}/pacman.conf` | [`published::pacman_conf`] |
 //! | GET | `/repos/{repo}/key.asc` | [`published::public_key`] |
 //!
 //! Collection paths answer with and without the trailing slash. Anything
@@ -71,7 +73,12 @@ pub fn router(depot: Depot, opts: HttpOptions) -> Router {
             "/repos/{repo}/rpm/{dist}/{comp}/{*rest}",
             get(published::rpm_tree),
         )
+        .route(
+            "/repos/{repo}/pacman/{arch}/{file}",
+            get(published::pacman_tree),
+        )
         .route("/repos/{repo}/config.repo", get(published::repo_file))
+        .route("/repos/{repo}/pacman.conf", get(published::pacman_conf))
         .route("/repos/{repo}/key.asc", get(published::public_key))
         .fallback(no_route)
         .layer(

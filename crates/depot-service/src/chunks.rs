@@ -145,7 +145,8 @@ impl<'a> Chunker<'a> {
         })
     }
 
-    async fn bytes_of(&mut self, c: &Chunk) -> Result<Bytes, ServiceError> {
+    /// The bytes of a chunk made during this render or stored earlier.
+    pub async fn bytes_of(&mut self, c: &Chunk) -> Result<Bytes, ServiceError> {
         if let Some(b) = self.fresh.get(&c.digest) {
             return Ok(b.clone());
         }
@@ -278,6 +279,15 @@ impl<'a> Chunker<'a> {
     /// Computes the whole-file digests of `chunks`, extending the longest
     /// prefix whose hash state is cached.
     pub async fn finish(&mut self, chunks: Vec<Chunk>) -> Result<ManifestFile, ServiceError> {
+        Ok(self.finish_with_state(chunks).await?.0)
+    }
+
+    /// [`Chunker::finish`], also returning the hash state after the whole
+    /// file (a signer can sign from its SHA-256 without re-reading it).
+    pub async fn finish_with_state(
+        &mut self,
+        chunks: Vec<Chunk>,
+    ) -> Result<(ManifestFile, MultiHasher), ServiceError> {
         let keys = prefix_keys(&chunks);
         let mut start = 0;
         let mut state = MultiHasher::new();
@@ -304,11 +314,14 @@ impl<'a> Chunker<'a> {
             self.cache.put(keys[i], state.clone());
         }
         let (hashes, size) = state.finish();
-        Ok(ManifestFile {
-            size,
-            hashes,
-            chunks,
-        })
+        Ok((
+            ManifestFile {
+                size,
+                hashes,
+                chunks,
+            },
+            state,
+        ))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::staging::Staged;
 use crate::{Depot, ServiceError};
-use depot_core::{FileName, Format, NewPackage, Timestamp};
+use depot_core::{FileName, Format, NewPackage, Package, Timestamp};
 use depot_formats::{deb, detect, rpm};
 use std::io::BufReader;
 
@@ -15,18 +15,26 @@ fn apt_safe(name: &str) -> bool {
 }
 
 impl Depot {
-    /// Parses the staged file on the blocking pool.
+    /// Parses the staged file on the blocking pool. `previous` is the
+    /// stored record of the same file when re-reading it (a rebuild): what
+    /// was not read from the file (a pacman package's signature) is kept.
     pub(crate) async fn inspect(
         &self,
         staged: &Staged,
         filename: FileName,
         file_time: Timestamp,
+        previous: Option<&Package>,
     ) -> Result<NewPackage, ServiceError> {
         let path = staged.path().to_path_buf();
         let (size, hashes) = (staged.size, staged.hashes.clone());
         let format = detect::sniff(&staged.head, filename.as_str());
         let limits = self.inner.config.deb_limits;
         let rpm_limits = self.inner.config.rpm_limits;
+        let pacman_limits = self.inner.config.pacman_limits;
+        let signer = self.inner.signer.clone();
+        let keep_sig = previous
+            .filter(|p| p.format == Format::Pacman)
+            .and_then(|p| crate::pacman::PackageSig::of_fields(&p.fields));
         tokio::task::spawn_blocking(move || -> Result<NewPackage, ServiceError> {
             match format {
                 Format::Deb => {
@@ -80,9 +88,15 @@ impl Depot {
                             .expect("fragments serialize"),
                     })
                 }
-                Format::Pacman => Err(ServiceError::BadPackage(
-                    "pacman packages are not supported yet".into(),
-                )),
+                Format::Pacman => crate::pacman::inspect_blocking(
+                    &path,
+                    filename,
+                    size,
+                    hashes,
+                    &pacman_limits,
+                    &signer,
+                    keep_sig,
+                ),
                 // `sniff` classes every `*.deb` name as Deb, so a corrupt
                 // package gets inspect's precise refusal, not storage as a file.
                 Format::File => Ok(NewPackage {

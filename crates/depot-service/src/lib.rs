@@ -15,6 +15,7 @@ mod download;
 mod error;
 mod gc;
 mod inspect;
+mod pacman;
 mod publish;
 mod rpm;
 pub mod staging;
@@ -63,6 +64,7 @@ pub struct ServiceConfig {
     pub key_algorithm: KeyAlgorithm,
     pub deb_limits: depot_formats::deb::Limits,
     pub rpm_limits: depot_formats::rpm::Limits,
+    pub pacman_limits: depot_formats::pacman::Limits,
     /// `Origin:` of Release files.
     pub origin: String,
     /// How long a repo must be idle before `Packages.xz` is added in a
@@ -80,6 +82,7 @@ impl Default for ServiceConfig {
             key_algorithm: KeyAlgorithm::default(),
             deb_limits: depot_formats::deb::Limits::default(),
             rpm_limits: depot_formats::rpm::Limits::default(),
+            pacman_limits: depot_formats::pacman::Limits::default(),
             origin: "depot".to_string(),
             xz_delay: Some(Duration::from_secs(5)),
         }
@@ -104,13 +107,30 @@ pub struct UploadOutcome {
 #[derive(Debug, Clone)]
 pub struct PreparedUpload {
     repo: Repo,
-    package: NewPackage,
-    placement: Placement,
+    item: Prepared,
+}
+
+#[derive(Debug, Clone)]
+enum Prepared {
+    Package {
+        package: Box<NewPackage>,
+        placement: Placement,
+    },
+    /// A packager's `{target}.sig` for a pacman package (see
+    /// [`Depot::attach_signature`]).
+    Signature {
+        filename: FileName,
+        target: FileName,
+        bytes: Vec<u8>,
+    },
 }
 
 impl PreparedUpload {
     pub fn filename(&self) -> &FileName {
-        &self.package.filename
+        match &self.item {
+            Prepared::Package { package, .. } => &package.filename,
+            Prepared::Signature { filename, .. } => filename,
+        }
     }
 }
 
@@ -168,6 +188,7 @@ struct Inner {
     publisher: publish::Publisher,
     chunks: chunks::ChunkCache,
     publications: tree::PublicationCache,
+    pacman_names: pacman::NameCache,
 }
 
 impl Depot {
@@ -198,6 +219,7 @@ impl Depot {
                 publisher: publish::Publisher::default(),
                 chunks: chunks::ChunkCache::default(),
                 publications: tree::PublicationCache::default(),
+                pacman_names: pacman::NameCache::default(),
             }),
         })
     }
@@ -293,7 +315,7 @@ impl Depot {
                 )));
             }
             let inspected = self
-                .inspect(&staged, p.filename.clone(), p.created_at)
+                .inspect(&staged, p.filename.clone(), p.created_at, Some(p))
                 .await
                 .map_err(|e| match e {
                     ServiceError::BadPackage(msg) => {
@@ -360,14 +382,27 @@ impl Depot {
         opts: &UploadOptions,
     ) -> Result<(Repo, UploadOutcome, Revision), ServiceError> {
         let prepared = self.prepare_upload(repo, filename, body, opts).await?;
+        let (package, placement) = match prepared.item {
+            Prepared::Package { package, placement } => (*package, placement),
+            Prepared::Signature {
+                filename,
+                target,
+                bytes,
+            } => {
+                let (outcome, revision) = self
+                    .attach_signature(&prepared.repo, &filename, &target, bytes)
+                    .await?;
+                return Ok((prepared.repo, outcome, revision));
+            }
+        };
         let started = std::time::Instant::now();
         let outcome = self
             .inner
             .meta
             .add_package(
                 prepared.repo.id,
-                &prepared.package,
-                std::slice::from_ref(&prepared.placement),
+                &package,
+                std::slice::from_ref(&placement),
                 Timestamp::now(),
             )
             .await?;
@@ -389,6 +424,11 @@ impl Depot {
     /// it and stores its blob. Nothing is recorded until
     /// [`Depot::record_batch`]; for bulk imports, where recording many
     /// packages in one transaction saves a sync to disk per package.
+    ///
+    /// A file named `{package}.sig`, where `{package}` is a pacman package
+    /// file name, is that package's detached signature: it is kept in the
+    /// package's record, not stored as a file (see
+    /// [`Depot::attach_signature`]).
     pub async fn prepare_upload<R: AsyncRead + Unpin + Send>(
         &self,
         repo: &RepoName,
@@ -397,6 +437,25 @@ impl Depot {
         opts: &UploadOptions,
     ) -> Result<PreparedUpload, ServiceError> {
         let repo = self.repo(repo).await?;
+        if let Some(target) = pacman::signature_target(filename.as_str()) {
+            let target = FileName::new(target)
+                .map_err(|e| ServiceError::Invalid(format!("{filename}: {e}")))?;
+            let staged = staging::stage(
+                &self.inner.config.tmp_dir,
+                body,
+                depot_sign::MAX_DETACHED_BINARY as u64,
+            )
+            .await?;
+            let bytes = tokio::fs::read(staged.path()).await?;
+            return Ok(PreparedUpload {
+                repo,
+                item: Prepared::Signature {
+                    filename: filename.clone(),
+                    target,
+                    bytes,
+                },
+            });
+        }
         let placement = Placement {
             distribution: opts
                 .distribution
@@ -418,7 +477,7 @@ impl Depot {
         let path = staged.path().to_path_buf();
         // Keep the staged file alive until the blob is stored.
         let package = self
-            .inspect(&staged, filename.clone(), Timestamp::now())
+            .inspect(&staged, filename.clone(), Timestamp::now(), None)
             .await?;
         let t_inspected = std::time::Instant::now();
         // The staged file becomes the blob (moved, not copied, on local disk).
@@ -433,8 +492,10 @@ impl Depot {
         );
         Ok(PreparedUpload {
             repo,
-            package,
-            placement,
+            item: Prepared::Package {
+                package: Box::new(package),
+                placement,
+            },
         })
     }
 
@@ -455,25 +516,203 @@ impl Depot {
                 "a batch records uploads of one repository".into(),
             ));
         }
-        let items: Vec<(NewPackage, Vec<Placement>)> = batch
-            .into_iter()
-            .map(|p| (p.package, vec![p.placement]))
-            .collect();
-        let results = self
+        let repo = first.repo.clone();
+        let n = batch.len();
+        let mut results: Vec<Option<Result<UploadOutcome, ServiceError>>> =
+            (0..n).map(|_| None).collect();
+        let mut positions = Vec::new();
+        let mut items: Vec<(NewPackage, Vec<Placement>)> = Vec::new();
+        let mut sigs = Vec::new();
+        for (i, p) in batch.into_iter().enumerate() {
+            match p.item {
+                Prepared::Package { package, placement } => {
+                    positions.push(i);
+                    items.push((*package, vec![placement]));
+                }
+                Prepared::Signature {
+                    filename,
+                    target,
+                    bytes,
+                } => sigs.push((i, filename, target, bytes)),
+            }
+        }
+        // A signature that came with its package goes into the package's
+        // record before it is stored, so the publish is a plain append.
+        let mut attach = Vec::new();
+        for (i, filename, target, bytes) in sigs {
+            if let Some((package, _)) = items
+                .iter_mut()
+                .find(|(p, _)| p.filename == target && p.format == Format::Pacman)
+            {
+                let sig = self
+                    .check_signature(&package.hashes.sha256, &filename, bytes.clone())
+                    .await;
+                match sig.and_then(|sig| {
+                    pacman::with_signature(
+                        package.filename.as_str(),
+                        package.size,
+                        &package.hashes,
+                        &package.index_entry,
+                        &package.fields,
+                        &sig,
+                    )
+                }) {
+                    Ok((index_entry, fields)) => {
+                        package.index_entry = index_entry;
+                        package.fields = fields;
+                    }
+                    Err(e) => {
+                        results[i] = Some(Err(e));
+                        continue;
+                    }
+                }
+            }
+            attach.push((i, filename, target, bytes));
+        }
+        let recorded = self
             .inner
             .meta
-            .add_packages(repo, &items, Timestamp::now())
+            .add_packages(repo.id, &items, Timestamp::now())
             .await?;
-        Ok(results
-            .into_iter()
-            .map(|r| {
+        for (i, r) in positions.into_iter().zip(recorded) {
+            results[i] = Some(
                 r.map(|o| UploadOutcome {
                     package: o.package,
                     created: o.created,
                 })
-                .map_err(ServiceError::from)
-            })
+                .map_err(ServiceError::from),
+            );
+        }
+        // Then every signature is in its package's record (a no-op for
+        // those put there above, unless the package was stored before).
+        for (i, filename, target, bytes) in attach {
+            results[i] = Some(
+                self.attach_signature(&repo, &filename, &target, bytes)
+                    .await
+                    .map(|(outcome, _)| outcome),
+            );
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every item has a result"))
             .collect())
+    }
+
+    /// Records a packager's signature (`{target}.sig`, a detached binary
+    /// OpenPGP signature) for the pacman package `target` already stored in
+    /// `repo`, replacing the repository's own signature: it is checked
+    /// against the package's bytes (see [`depot_sign::check_detached_binary`]),
+    /// kept in the package's record and served as `%PGPSIG%` and
+    /// `{target}.sig`. The same signature again changes nothing
+    /// (`created: false`); another one where a packager's is recorded is a
+    /// conflict. Returns the updated package and the revision to publish.
+    pub async fn attach_signature(
+        &self,
+        repo: &Repo,
+        sig_name: &FileName,
+        target: &FileName,
+        bytes: Vec<u8>,
+    ) -> Result<(UploadOutcome, Revision), ServiceError> {
+        let meta = self.inner.meta.as_ref();
+        let package = meta.get_package(repo.id, target).await?.ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "package '{target}' in repository '{}' (upload {sig_name} with or after its package)",
+                repo.name
+            ))
+        })?;
+        if package.format != Format::Pacman {
+            return Err(ServiceError::Invalid(format!(
+                "{sig_name}: '{target}' is not a pacman package"
+            )));
+        }
+        if let Some(current) = pacman::PackageSig::of_fields(&package.fields)
+            && current.by == pacman::SignedBy::Packager
+        {
+            if current.bytes == bytes {
+                let revision = self.repo(&repo.name).await?.revision;
+                return Ok((
+                    UploadOutcome {
+                        package,
+                        created: false,
+                    },
+                    revision,
+                ));
+            }
+            return Err(ServiceError::Conflict(format!(
+                "{target} already has a packager signature, with other content than                  {sig_name}; remove the package and upload it again with the new signature"
+            )));
+        }
+        let sig = self
+            .check_signature(&package.hashes.sha256, sig_name, bytes)
+            .await?;
+        let (index_entry, fields) = pacman::with_signature(
+            package.filename.as_str(),
+            package.size,
+            &package.hashes,
+            &package.index_entry,
+            &package.fields,
+            &sig,
+        )?;
+        let revision = meta
+            .update_packages(
+                repo.id,
+                &[meta::PackageUpdate {
+                    id: package.id,
+                    format: package.format,
+                    name: package.name.clone(),
+                    version: package.version.clone(),
+                    arch: package.arch.clone(),
+                    index_entry,
+                    fields,
+                }],
+            )
+            .await?;
+        let package = meta
+            .get_package(repo.id, target)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("package '{target}'")))?;
+        Ok((
+            UploadOutcome {
+                package,
+                created: true,
+            },
+            revision,
+        ))
+    }
+
+    /// Checks a packager's signature against the stored blob `digest`.
+    async fn check_signature(
+        &self,
+        digest: &Sha256,
+        sig_name: &FileName,
+        bytes: Vec<u8>,
+    ) -> Result<pacman::PackageSig, ServiceError> {
+        let staged = self.stage_blob(digest).await?;
+        let path = staged.path().to_path_buf();
+        let name = sig_name.to_string();
+        let sig = tokio::task::spawn_blocking(move || {
+            pacman::check_packager_signature(&bytes, &path, &name)
+        })
+        .await
+        .map_err(error::join_error)?;
+        drop(staged);
+        sig
+    }
+
+    /// Copies a stored blob to a staged temp file, checking its digest.
+    async fn stage_blob(&self, digest: &Sha256) -> Result<staging::Staged, ServiceError> {
+        let read = self.inner.blobs.get(digest, None).await?;
+        let body =
+            tokio_util::io::StreamReader::new(futures::TryStreamExt::map_err(read.stream, |e| {
+                std::io::Error::other(e.to_string())
+            }));
+        let staged = staging::stage(&self.inner.config.tmp_dir, body, u64::MAX).await?;
+        if staged.hashes.sha256 != *digest {
+            return Err(ServiceError::Internal(format!(
+                "blob {digest} does not match its digest (store corrupted?)"
+            )));
+        }
+        Ok(staged)
     }
 
     /// The repo's packages, by name, then newest version first (dpkg
@@ -488,6 +727,9 @@ impl Depot {
                 }
                 (Format::Rpm, Format::Rpm) => {
                     depot_formats::rpm::version::compare_evr(&b.version, &a.version)
+                }
+                (Format::Pacman, Format::Pacman) => {
+                    depot_formats::pacman::version::vercmp(&b.version, &a.version)
                 }
                 _ => std::cmp::Ordering::Equal,
             };
@@ -570,6 +812,80 @@ impl Depot {
     ) -> Result<Download, ServiceError> {
         let r = self.repo(repo).await?;
         tree::published_file(self, &r, path, range).await
+    }
+
+    /// A `pacman.conf` section for the repo's pacman database at the given
+    /// placement (the repo's default when `None`), with `base` (for example
+    /// `http://host:8080`) as the server's external address.
+    pub async fn pacman_conf(
+        &self,
+        name: &RepoName,
+        base: &str,
+        distribution: Option<&PlacementName>,
+        component: Option<&PlacementName>,
+    ) -> Result<String, ServiceError> {
+        let repo = self.repo(name).await?;
+        let dist = distribution.unwrap_or(&repo.settings.default_distribution);
+        let comp = component.unwrap_or(&repo.settings.default_component);
+        let db = pacman::db_name(&repo, dist.as_str(), comp.as_str());
+        Ok(format!(
+            "# Trust the repository key first:\n\
+             #   curl -o depot.asc {base}/repos/{name}/key.asc\n\
+             #   pacman-key --add depot.asc && pacman-key --lsign-key {fpr}\n\
+             [{db}]\n\
+             SigLevel = Required\n\
+             Server = {base}/repos/{name}/pacman/$arch\n",
+            fpr = self.inner.signer.fingerprint(),
+        ))
+    }
+
+    /// A file of the repo's pacman tree for `arch`
+    /// (`/repos/{repo}/pacman/{arch}/{file}`): a database or its signature
+    /// from the current publication, else a pacman package by file name, or
+    /// the signature of one (`{package}.sig`). Packages are served under
+    /// every architecture, as pacman fetches them beside the database.
+    pub async fn pacman_file(
+        &self,
+        repo: &RepoName,
+        arch: &str,
+        file: &FileName,
+        range: Option<Range<u64>>,
+    ) -> Result<Download, ServiceError> {
+        let r = self.repo(repo).await?;
+        let path = format!("pacman/{arch}/{file}");
+        match tree::published_file(self, &r, &path, range.clone()).await {
+            Err(ServiceError::NotFound(_)) => {}
+            other => return other,
+        }
+        let not_found = || ServiceError::NotFound(format!("'{path}' in repository '{repo}'"));
+        let (target, is_sig) = match file.as_str().strip_suffix(".sig") {
+            Some(t) => (FileName::new(t).map_err(|_| not_found())?, true),
+            None => (file.clone(), false),
+        };
+        let p = self
+            .inner
+            .meta
+            .get_package(r.id, &target)
+            .await?
+            .filter(|p| p.format == Format::Pacman)
+            .ok_or_else(not_found)?;
+        if is_sig {
+            let sig = pacman::PackageSig::of_fields(&p.fields).ok_or_else(not_found)?;
+            return tree::bytes_download(
+                Bytes::from(sig.bytes),
+                range,
+                "application/pgp-signature",
+            );
+        }
+        download::package(
+            &self.inner.blobs,
+            r.settings.download,
+            &p.hashes.sha256,
+            p.size,
+            range,
+            "application/octet-stream",
+        )
+        .await
     }
 
     /// The public key that signs the repo's indexes, ASCII-armored.

@@ -11,8 +11,8 @@
 
 use crate::apt::{self, RenderCtx};
 use crate::chunks::Chunker;
-use crate::rpm;
 use crate::{Depot, ServiceError};
+use crate::{pacman, rpm};
 use depot_core::meta::MetaError;
 use depot_core::{RepoId, RepoName, Revision, Timestamp};
 use std::collections::HashMap;
@@ -90,6 +90,8 @@ impl Depot {
             let mut ctx = self.render_ctx(now);
             let manifest = apt::render(&mut ctx, &repo, prev.as_ref().map(|p| &p.manifest)).await?;
             let manifest = rpm::render(&mut ctx, &repo, manifest).await?;
+            let manifest =
+                pacman::render(&mut ctx, &repo, manifest, &self.inner.pacman_names).await?;
             ctx.chunker.flush(&manifest).await?;
             let rendered = std::time::Instant::now();
             let expected = pointer.map(|p| p.0);

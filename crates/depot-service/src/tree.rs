@@ -5,6 +5,7 @@
 //! Release can finish its update.
 
 use crate::{Depot, Download, ServiceError};
+use bytes::Bytes;
 use depot_core::blob::BlobStore;
 use depot_core::{ManifestFile, Publication, PublicationId, Repo, Sha256, Timestamp};
 use futures::{StreamExt, TryStreamExt};
@@ -65,7 +66,7 @@ pub fn content_type(path: &str) -> &'static str {
         Some("gz") => "application/gzip",
         Some("xz") => "application/x-xz",
         Some("zst") => "application/zstd",
-        Some("gpg") | Some("asc") => "application/pgp-signature",
+        Some("gpg") | Some("asc") | Some("sig") => "application/pgp-signature",
         Some("deb") => "application/vnd.debian.binary-package",
         Some("rpm") => "application/x-rpm",
         Some("xml") => "application/xml",
@@ -206,6 +207,31 @@ fn chunked_download(
         stream,
         redirect: None,
         etag: Some(f.hashes.sha256.hex()),
+        content_type,
+    })
+}
+
+/// A small file held in memory (a pacman package's signature), with
+/// `Range`.
+pub(crate) fn bytes_download(
+    bytes: Bytes,
+    range: Option<Range<u64>>,
+    content_type: &'static str,
+) -> Result<Download, ServiceError> {
+    let size = bytes.len() as u64;
+    let want = if size == 0 && range.is_none() {
+        0..0
+    } else {
+        clamp(range, size)?
+    };
+    let etag = Sha256::of(&bytes).hex();
+    let part = bytes.slice(want.start as usize..want.end as usize);
+    Ok(Download {
+        size,
+        range: want,
+        stream: futures::stream::once(async move { Ok(part) }).boxed(),
+        redirect: None,
+        etag: Some(etag),
         content_type,
     })
 }

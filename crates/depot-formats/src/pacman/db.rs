@@ -86,6 +86,27 @@ pub fn names(tar: &[u8]) -> Result<BTreeSet<String>, FormatError> {
     Ok(out)
 }
 
+/// The regular files of a database tar with their contents, in archive
+/// order (`{dir}/desc`, `{dir}/files`): for tests and tools that read a
+/// published database back.
+pub fn files(tar: &[u8]) -> Result<Vec<(String, Vec<u8>)>, FormatError> {
+    use std::io::Read;
+    let corrupt = |e: std::io::Error| FormatError::Invalid(format!("database tar: {e}"));
+    let mut out = Vec::new();
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries().map_err(corrupt)? {
+        let mut entry = entry.map_err(corrupt)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).map_err(corrupt)?;
+        out.push((path, data));
+    }
+    Ok(out)
+}
+
 /// `{name}-{pkgver}-{pkgrel}` → `name` (pkgver and pkgrel hold no `-`).
 pub fn name_of_dir(dir: &str) -> Option<&str> {
     let (rest, _rel) = dir.rsplit_once('-')?;

@@ -1,6 +1,7 @@
 //! What stock clients fetch: the apt tree under `dists/` (and its `dist/`
-//! alias), the rpm trees (`repodata/`, `rpm/{dist}/{comp}/`), the `.repo`
-//! file, the signing key, and the health check.
+//! alias), the rpm trees (`repodata/`, `rpm/{dist}/{comp}/`), the pacman
+//! tree (`pacman/{arch}/`), the `.repo` file and `pacman.conf` section, the
+//! signing key, and the health check.
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -62,6 +63,61 @@ pub async fn rpm_tree(
         &format!("rpm/{dist}/{comp}/{rest}"),
     )
     .await
+}
+
+/// `GET|HEAD /repos/{repo}/pacman/{arch}/{file}`: a pacman database
+/// (`{db}.db`, `{db}.files`, their `.tar.gz` names and `.sig`s), or a
+/// pacman package or its `.sig` beside it, as pacman fetches them from
+/// `Server = .../pacman/$arch`.
+pub async fn pacman_tree(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    PathParams((repo, arch, file)): PathParams<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let name = RepoName::new(&repo)?;
+    let arch = PlacementName::new(&arch)?;
+    let file = FileName::new(&file)?;
+    caller.repo(&state, &name, Action::Read).await?;
+    download::serve(&headers, Caching::Revalidate, |range| {
+        state.depot.pacman_file(&name, arch.as_str(), &file, range)
+    })
+    .await
+}
+
+/// `GET /repos/{repo}/pacman.conf`: the `pacman.conf` section for this
+/// repo's database (`SigLevel = Required`), with the commands that trust
+/// its key. `?distribution=&component=` for another placement's database.
+pub async fn pacman_conf(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    PathParams(repo): PathParams<String>,
+    crate::extract::QueryParams(query): crate::extract::QueryParams<RepoFileQuery>,
+) -> Result<Response, ApiError> {
+    let name = RepoName::new(&repo)?;
+    caller.repo(&state, &name, Action::Read).await?;
+    let dist = query
+        .distribution
+        .map(|d| PlacementName::new(&d))
+        .transpose()?;
+    let comp = query
+        .component
+        .map(|c| PlacementName::new(&c))
+        .transpose()?;
+    let base = external_base(&headers);
+    let text = state
+        .depot
+        .pacman_conf(&name, &base, dist.as_ref(), comp.as_ref())
+        .await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response())
 }
 
 async fn serve_published(
