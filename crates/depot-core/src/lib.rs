@@ -9,6 +9,7 @@
 
 pub mod blob;
 pub mod digest;
+pub mod image;
 pub mod meta;
 pub mod model;
 pub mod names;
@@ -16,6 +17,10 @@ pub mod sign;
 pub mod time;
 
 pub use digest::{Hashes, MultiHasher, Sha256};
+pub use image::{
+    Image, ImageBlob, ImageFilter, ImageFormat, ImageId, ImageUpdate, ImageVersion, NewImage,
+    Visibility,
+};
 pub use model::*;
 pub use names::{FileName, NameError, PlacementName, RelPath, RepoName};
 pub use time::Timestamp;

@@ -8,6 +8,7 @@
 //! [`MetaError::PublishConflict`] when another writer got there first.
 
 use crate::digest::Sha256;
+use crate::image::*;
 use crate::model::*;
 use crate::names::{FileName, RepoName};
 use crate::time::Timestamp;
@@ -28,6 +29,10 @@ pub enum MetaError {
     PublishConflict {
         current: Option<(PublicationId, Revision)>,
     },
+    /// The compare-and-set on an image's version failed: the image is now
+    /// at version `current`, not the expected one (another overwrite won).
+    #[error("image version moved (now {current})")]
+    VersionConflict { current: i64 },
     /// The database is busy or unreachable; the call may be retried.
     #[error("metadata store unavailable: {0}")]
     Unavailable(String),
@@ -212,7 +217,57 @@ pub trait MetaStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<TokenRecord, MetaError>;
     async fn find_token(&self, secret_hash: &Sha256) -> Result<Option<TokenRecord>, MetaError>;
+    /// Replaces the groups of a token (deduplicated, sorted).
+    /// Errors: `NotFound` if no such token.
+    async fn set_token_groups(&self, token: TokenId, groups: &[String]) -> Result<(), MetaError>;
     async fn count_tokens(&self) -> Result<u64, MetaError>;
+
+    // ---- images --------------------------------------------------------------
+    //
+    // An image's versions form its history; the current one is the highest.
+    // Every version's blob counts as referenced (`image_blob_digests`) until
+    // the image is deleted. The store does not check who may do what: the
+    // service does, before calling.
+
+    /// Stores a new image at version 1 (`image.blob`), with `created_at` and
+    /// `updated_at` set to `now`.
+    /// Errors: `AlreadyExists` if the id is taken (nothing written).
+    async fn create_image(&self, image: &NewImage, now: Timestamp) -> Result<Image, MetaError>;
+    async fn get_image(&self, id: ImageId) -> Result<Option<Image>, MetaError>;
+    /// The images matching `filter` (see [`ImageFilter`]), ordered by name,
+    /// then id (bytewise).
+    async fn list_images(&self, filter: &ImageFilter) -> Result<Vec<Image>, MetaError>;
+    /// Applies the set fields of `update` and sets `updated_at`; the version
+    /// and file are unchanged. Returns the image after the change.
+    /// Errors: `NotFound` (nothing written).
+    async fn update_image(
+        &self,
+        id: ImageId,
+        update: &ImageUpdate,
+        now: Timestamp,
+    ) -> Result<Image, MetaError>;
+    /// Adds version `expected + 1` with `blob` and makes it current, if and
+    /// only if the image is still at version `expected` (compare-and-set:
+    /// of two overwrites based on the same version exactly one wins).
+    /// Earlier versions stay in the history.
+    /// Errors: `NotFound`; `VersionConflict { current }` when the image is
+    /// at another version (nothing written).
+    async fn new_image_version(
+        &self,
+        id: ImageId,
+        expected: i64,
+        blob: &ImageBlob,
+        now: Timestamp,
+    ) -> Result<Image, MetaError>;
+    /// Every version of the image, newest first (the first entry is the
+    /// current file). Empty if there is no such image.
+    async fn image_history(&self, id: ImageId) -> Result<Vec<ImageVersion>, MetaError>;
+    /// Deletes the image and its history (the blobs stay for gc). Returns
+    /// false if there was no such image.
+    async fn delete_image(&self, id: ImageId) -> Result<bool, MetaError>;
+    /// The SHA-256 of every version of every image, each once (gc keeps
+    /// these blobs).
+    async fn image_blob_digests(&self) -> Result<Vec<Sha256>, MetaError>;
 
     // ---- signing keys ------------------------------------------------------
 

@@ -26,13 +26,16 @@ pub struct Revision(pub i64);
 
 /// The package formats depot knows. `File` is a generic artifact: stored,
 /// listed and downloadable, never in an index. `Pacman` is an Arch Linux
-/// package (`.pkg.tar.zst` and friends).
+/// package (`.pkg.tar.zst` and friends), `Apk` an Alpine Linux package
+/// (`.apk` v2), `Freebsd` a FreeBSD pkg package (`.pkg`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Deb,
     Rpm,
     Pacman,
+    Apk,
+    Freebsd,
     File,
 }
 
@@ -42,6 +45,8 @@ impl Format {
             Format::Deb => "deb",
             Format::Rpm => "rpm",
             Format::Pacman => "pacman",
+            Format::Apk => "apk",
+            Format::Freebsd => "freebsd",
             Format::File => "file",
         }
     }
@@ -50,6 +55,8 @@ impl Format {
             "deb" => Some(Format::Deb),
             "rpm" => Some(Format::Rpm),
             "pacman" => Some(Format::Pacman),
+            "apk" => Some(Format::Apk),
+            "freebsd" => Some(Format::Freebsd),
             "file" => Some(Format::File),
             _ => None,
         }
@@ -220,8 +227,14 @@ pub enum TokenScope {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
     pub id: TokenId,
+    /// The user the token acts for: owner of the images it creates. Tokens
+    /// of the same name act as one user.
     pub name: String,
     pub scope: TokenScope,
+    /// Groups the token's user is in (images shared with a group are
+    /// visible to its members).
+    #[serde(default)]
+    pub groups: Vec<String>,
     pub created_at: Timestamp,
 }
 

@@ -64,6 +64,7 @@ mod tests {
             id: TokenId(1),
             name: "t".into(),
             scope,
+            groups: Vec::new(),
             created_at: Timestamp(0),
         }
     }

@@ -39,6 +39,10 @@ impl From<MetaError> for ServiceError {
             MetaError::NotFound(what) => ServiceError::NotFound(what),
             MetaError::AlreadyExists(what) => ServiceError::AlreadyExists(what),
             MetaError::Conflict(msg) => ServiceError::Conflict(msg),
+            MetaError::VersionConflict { current } => ServiceError::Conflict(format!(
+                "the image changed meanwhile: it is now at version {current}; \
+                 re-read it and retry"
+            )),
             MetaError::Unavailable(msg) => ServiceError::Unavailable(msg),
             e @ (MetaError::PublishConflict { .. } | MetaError::Backend(_)) => {
                 ServiceError::Internal(e.to_string())

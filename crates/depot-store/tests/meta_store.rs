@@ -173,10 +173,10 @@ async fn migrations_run_once_and_reconnecting_keeps_data() {
         .collect();
     assert_eq!(
         applied,
-        ["0001_init"],
+        ["0001_init", "0002_images"],
         "a fresh database gets every migration"
     );
-    assert_eq!(s.schema_version(), 1);
+    assert_eq!(s.schema_version(), 2);
     s.create_repo(
         &RepoName::new("kept").unwrap(),
         &RepoSettings::default(),
@@ -202,7 +202,7 @@ async fn migrations_run_once_and_reconnecting_keeps_data() {
         .fetch_all(&mut c)
         .await
         .unwrap();
-    assert_eq!(rows.len(), 1, "each migration is recorded once");
+    assert_eq!(rows.len(), 2, "each migration is recorded once");
     assert_eq!(rows[0].get::<i64, _>("version"), 1);
     assert_eq!(rows[0].get::<String, _>("name"), "init");
     let journal: String = sqlx::query("PRAGMA journal_mode")
@@ -443,7 +443,10 @@ async fn postgres_nodes_start_and_write_concurrently() {
             .map(|n| n.expect("concurrent start"))
             .collect();
         let applied: usize = nodes.iter().map(|n| n.applied_migrations().len()).sum();
-        assert_eq!(applied, 1, "exactly one node reports applying the schema");
+        assert_eq!(
+            applied, 2,
+            "each migration is reported applied by exactly one node"
+        );
         let nodes: Vec<Arc<dyn MetaStore>> = nodes
             .into_iter()
             .map(|n| Arc::new(n) as Arc<dyn MetaStore>)
@@ -454,7 +457,7 @@ async fn postgres_nodes_start_and_write_concurrently() {
             .await
             .unwrap()
             .get("n");
-        assert_eq!(n, 1);
+        assert_eq!(n, 2);
 
         let repo = nodes[0]
             .create_repo(&RepoName::new("r").unwrap(), &RepoSettings::default(), T0)

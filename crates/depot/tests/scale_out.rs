@@ -220,12 +220,12 @@ fn postgres_and_s3_by_configuration_migrate_serve_redirect_and_gc() {
     let (out, _) = env.run(&["migrate"]);
     assert_eq!(
         out.trim(),
-        "applied 0001_init (postgres)\nschema at version 1"
+        "applied 0001_init (postgres)\napplied 0002_images (postgres)\nschema at version 2"
     );
     let (out, _) = env.run(&["migrate"]);
     assert_eq!(
         out.trim(),
-        "schema up to date (postgres version 1); nothing applied"
+        "schema up to date (postgres version 2); nothing applied"
     );
 
     // The verbs work on the configured stores.

@@ -54,9 +54,14 @@ where
     concurrent_publishers(fresh().await).await;
     concurrent_add_package(fresh().await).await;
     concurrent_signing_key_first_start(fresh().await).await;
+    super::images::images_create_get_list(fresh().await).await;
+    super::images::images_update(fresh().await).await;
+    super::images::images_versions_and_history(fresh().await).await;
+    super::images::images_concurrent_overwrites(fresh().await).await;
+    super::images::token_groups(fresh().await).await;
 }
 
-const TAG: &str = "[meta store conformance]";
+pub(super) const TAG: &str = "[meta store conformance]";
 const T0: Timestamp = Timestamp(1_795_316_688);
 
 fn repo_name(s: &str) -> RepoName {

@@ -20,6 +20,7 @@
 //! [`MetaStore`]: depot_core::meta::MetaStore
 
 mod blob;
+mod images;
 mod meta;
 pub mod moto;
 

@@ -1,8 +1,12 @@
 //! [`MetaStore`] over one [`sqlx::AnyPool`], for SQLite and PostgreSQL.
 
+mod images;
 mod migrate;
 
 use depot_core::digest::{Hashes, Sha256};
+use depot_core::image::{
+    Image, ImageBlob, ImageFilter, ImageId, ImageUpdate, ImageVersion, NewImage,
+};
 use depot_core::meta::{MetaError, MetaStore, PackageUpdate};
 use depot_core::model::*;
 use depot_core::names::{FileName, PlacementName, RepoName};
@@ -481,6 +485,7 @@ fn token_from_row(row: &AnyRow) -> Result<TokenRecord, MetaError> {
         id: TokenId(get(row, "id")?),
         name: get(row, "name")?,
         scope: from_json(&scope, "token scope")?,
+        groups: from_json(&get::<String>(row, "groups_json")?, "token groups")?,
         created_at: Timestamp(get(row, "created_at")?),
     })
 }
@@ -1206,6 +1211,7 @@ impl MetaStore for SqlMetaStore {
                 id: TokenId(get(&row, "id")?),
                 name: name.to_string(),
                 scope: scope.clone(),
+                groups: Vec::new(),
                 created_at: now,
             })
         });
@@ -1213,7 +1219,7 @@ impl MetaStore for SqlMetaStore {
     }
 
     async fn find_token(&self, secret_hash: &Sha256) -> Result<Option<TokenRecord>, MetaError> {
-        sqlx::query("SELECT id, name, scope_json, created_at FROM tokens WHERE secret_sha256 = $1")
+        sqlx::query("SELECT id, name, scope_json, groups_json, created_at FROM tokens WHERE secret_sha256 = $1")
             .bind(secret_hash.hex())
             .fetch_optional(&self.pool)
             .await
@@ -1223,6 +1229,10 @@ impl MetaStore for SqlMetaStore {
             .transpose()
     }
 
+    async fn set_token_groups(&self, token: TokenId, groups: &[String]) -> Result<(), MetaError> {
+        self.tokens_set_groups(token, groups).await
+    }
+
     async fn count_tokens(&self) -> Result<u64, MetaError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM tokens")
             .fetch_one(&self.pool)
@@ -1230,6 +1240,49 @@ impl MetaStore for SqlMetaStore {
             .map_err(map_sqlx)?;
         let n: i64 = get(&row, "n")?;
         u64::try_from(n).map_err(|e| corrupt("token count", e))
+    }
+
+    async fn create_image(&self, image: &NewImage, now: Timestamp) -> Result<Image, MetaError> {
+        self.images_create(image, now).await
+    }
+
+    async fn get_image(&self, id: ImageId) -> Result<Option<Image>, MetaError> {
+        self.images_get(id).await
+    }
+
+    async fn list_images(&self, filter: &ImageFilter) -> Result<Vec<Image>, MetaError> {
+        self.images_list(filter).await
+    }
+
+    async fn update_image(
+        &self,
+        id: ImageId,
+        update: &ImageUpdate,
+        now: Timestamp,
+    ) -> Result<Image, MetaError> {
+        self.images_update(id, update, now).await
+    }
+
+    async fn new_image_version(
+        &self,
+        id: ImageId,
+        expected: i64,
+        blob: &ImageBlob,
+        now: Timestamp,
+    ) -> Result<Image, MetaError> {
+        self.images_new_version(id, expected, blob, now).await
+    }
+
+    async fn image_history(&self, id: ImageId) -> Result<Vec<ImageVersion>, MetaError> {
+        self.images_history(id).await
+    }
+
+    async fn delete_image(&self, id: ImageId) -> Result<bool, MetaError> {
+        self.images_delete(id).await
+    }
+
+    async fn image_blob_digests(&self) -> Result<Vec<Sha256>, MetaError> {
+        self.images_blob_digests().await
     }
 
     async fn insert_signing_key_if_absent(
