@@ -99,7 +99,8 @@ pub fn verify_signatures(
     Ok(())
 }
 
-fn gpgv(keyring: &Path, files: &[&Path]) -> Result<()> {
+/// `gpgv --keyring KEYRING FILES...`: one clearsigned file, or a detached signature and its file.
+pub fn gpgv(keyring: &Path, files: &[&Path]) -> Result<()> {
     let out = Command::new("gpgv")
         .arg("--keyring")
         .arg(keyring)

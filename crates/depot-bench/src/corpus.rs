@@ -1,38 +1,53 @@
-//! The benchmark corpus: tiny but valid `.deb` files, identical for every tool.
+//! The benchmark corpora: tiny but valid `.deb` and `.rpm` files, identical for every tool.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-/// One package of the corpus.
+/// One package file of a corpus.
 #[derive(Debug, Clone)]
-pub struct Deb {
+pub struct Pkg {
     pub path: PathBuf,
-    /// The `Package:` field, to look the package up in a Packages index.
+    /// The package name (`Package:` of a .deb, `<name>` of an rpm), to look it up in an index.
     pub name: String,
 }
 
-/// Writes `n` packages named `{prefix}{i}` into `dir` (created) with
+/// Writes `n` .debs named `{prefix}{i}` into `dir` (created) with
 /// [`depot_testkit::write_deb_corpus`] and returns them in order.
-pub fn write(dir: &Path, n: usize, prefix: &str) -> Result<Vec<Deb>> {
+pub fn write(dir: &Path, n: usize, prefix: &str) -> Result<Vec<Pkg>> {
     let paths = depot_testkit::write_deb_corpus(dir, n, prefix)
         .with_context(|| format!("writing the corpus in {}", dir.display()))?;
     Ok(paths.into_iter().map(deb).collect())
 }
 
-fn deb(path: PathBuf) -> Deb {
+fn deb(path: PathBuf) -> Pkg {
     let file = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     let name = file.split('_').next().unwrap_or_default().to_string();
-    Deb { path, name }
+    Pkg { path, name }
+}
+
+/// Writes `n` .rpms named `{prefix}{i}` (one small file each) into `dir` (created) with
+/// [`depot_testkit::write_rpm_corpus`] and returns them in order.
+pub fn write_rpms(dir: &Path, n: usize, prefix: &str) -> Result<Vec<Pkg>> {
+    let paths = depot_testkit::write_rpm_corpus(dir, n, prefix)
+        .with_context(|| format!("writing the rpm corpus in {}", dir.display()))?;
+    Ok(paths
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| Pkg {
+            path,
+            name: format!("{prefix}{i}"),
+        })
+        .collect())
 }
 
 /// Reads every file once so all tools start with the same warm page cache.
-pub fn warm(debs: &[Deb]) -> Result<u64> {
+pub fn warm(pkgs: &[Pkg]) -> Result<u64> {
     let mut bytes = 0;
-    for d in debs {
+    for d in pkgs {
         bytes += std::fs::read(&d.path)?.len() as u64;
     }
     Ok(bytes)

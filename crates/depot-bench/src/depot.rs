@@ -12,10 +12,20 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::apt;
-use crate::corpus::Deb;
+use crate::corpus::Pkg;
 use crate::proc;
+use crate::rpmmd;
 
 pub const REPO: &str = "bench";
+
+/// Which of depot's published indexes a check reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `dists/stable/InRelease` -> `Packages`.
+    Apt,
+    /// `repodata/repomd.xml` -> `primary.xml.gz`.
+    Rpm,
+}
 
 /// A running `depot serve`; killed when dropped, so no error path leaves it behind.
 pub struct Server {
@@ -129,8 +139,8 @@ impl Server {
 
     /// Uploads all `debs` with `clients` concurrent clients, each reading its next file from
     /// disk and waiting for the answer before taking the next one.
-    pub async fn bulk_upload(&self, debs: &[Deb], clients: usize) -> Result<()> {
-        let debs: Arc<Vec<Deb>> = Arc::new(debs.to_vec());
+    pub async fn bulk_upload(&self, debs: &[Pkg], clients: usize) -> Result<()> {
+        let debs: Arc<Vec<Pkg>> = Arc::new(debs.to_vec());
         let next = Arc::new(AtomicUsize::new(0));
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..clients.max(1) {
@@ -204,6 +214,66 @@ impl Server {
         apt::listed_packages(&index, &bytes)
     }
 
+    /// What the published `repodata/` lists right now: repomd.xml -> primary.xml.gz, checked
+    /// against repomd.xml's checksum and open-checksum.
+    pub async fn listed_rpm(&self) -> Result<(HashSet<String>, usize)> {
+        let repomd = self
+            .get(&format!("/repos/{REPO}/repodata/repomd.xml"))
+            .await?
+            .context("repodata/repomd.xml not found")?;
+        let repomd = String::from_utf8(repomd).context("repomd.xml is not UTF-8")?;
+        let primary = rpmmd::primary_ref(&repomd)?;
+        let bytes = self
+            .get(&format!("/repos/{REPO}/{}", primary.href))
+            .await?
+            .with_context(|| format!("{} not found", primary.href))?;
+        rpmmd::listed_packages(&primary, &bytes)
+    }
+
+    /// What the published index of `format` lists right now.
+    pub async fn listed_as(&self, format: Format) -> Result<(HashSet<String>, usize)> {
+        match format {
+            Format::Apt => self.listed().await,
+            Format::Rpm => self.listed_rpm().await,
+        }
+    }
+
+    /// Checks the signatures of `format`'s index with gpgv against the served key.
+    pub async fn verify_signatures_as(&self, format: Format, dir: &Path) -> Result<()> {
+        match format {
+            Format::Apt => self.verify_signatures(dir).await,
+            Format::Rpm => self.verify_rpm_signature(dir).await,
+        }
+    }
+
+    /// Downloads repomd.xml, repomd.xml.asc and key.asc into `dir` and runs gpgv.
+    pub async fn verify_rpm_signature(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let mut saved = Vec::new();
+        for f in ["repomd.xml", "repomd.xml.asc"] {
+            let body = self
+                .get(&format!("/repos/{REPO}/repodata/{f}"))
+                .await?
+                .with_context(|| format!("repodata/{f} not found"))?;
+            let p = dir.join(f);
+            std::fs::write(&p, body)?;
+            saved.push(p);
+        }
+        let keyring = self.keyring(dir).await?;
+        apt::gpgv(&keyring, &[&saved[1], &saved[0]])
+    }
+
+    /// key.asc, dearmored into `dir/depot-key.gpg` for gpgv.
+    async fn keyring(&self, dir: &Path) -> Result<PathBuf> {
+        let key = self
+            .get(&format!("/repos/{REPO}/key.asc"))
+            .await?
+            .context("key.asc not found")?;
+        let keyring = dir.join("depot-key.gpg");
+        dearmor(&key, &keyring, dir)?;
+        Ok(keyring)
+    }
+
     /// Downloads InRelease, Release, Release.gpg and key.asc into `dir` and runs gpgv.
     pub async fn verify_signatures(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)?;
@@ -218,12 +288,7 @@ impl Server {
             std::fs::write(&p, body)?;
             saved.push(p);
         }
-        let key = self
-            .get(&format!("/repos/{REPO}/key.asc"))
-            .await?
-            .context("key.asc not found")?;
-        let keyring = dir.join("depot-key.gpg");
-        dearmor(&key, &keyring, dir)?;
+        let keyring = self.keyring(dir).await?;
         apt::verify_signatures(&keyring, &saved[0], Some((&saved[1], &saved[2])))
     }
 
@@ -314,7 +379,7 @@ async fn upload(
     Ok(())
 }
 
-pub fn file_name(deb: &Deb) -> String {
+pub fn file_name(deb: &Pkg) -> String {
     deb.path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -377,7 +442,7 @@ impl Cli {
         Ok(())
     }
 
-    pub fn add(&self, debs: &[Deb], timeout: Duration) -> Result<proc::Outcome> {
+    pub fn add(&self, debs: &[Pkg], timeout: Duration) -> Result<proc::Outcome> {
         let mut c = depot_cmd(&self.bin);
         c.arg("add").arg("--data-dir").arg(&self.data_dir).arg(REPO);
         c.args(debs.iter().map(|d| &d.path));

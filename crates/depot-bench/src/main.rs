@@ -1,6 +1,7 @@
-//! `depot-bench`: benchmark P1 of issue 2. depot against reprepro and aptly on the same
-//! tiny .debs: full publish of N packages, one more upload until the signed InRelease lists
-//! it, and peak RSS. See docs/bench.md for what each number means.
+//! `depot-bench`: benchmark P1 of issue 2 and P2 of issue 3. P1: depot against reprepro
+//! and aptly on the same tiny .debs; P2: depot against createrepo_c on the same tiny .rpms.
+//! Each: full publish of N packages, one more upload until the published index lists it,
+//! and peak RSS. See docs/bench.md for what each number means.
 
 mod apt;
 mod corpus;
@@ -8,6 +9,8 @@ mod depot;
 mod peers;
 mod proc;
 mod report;
+mod rpmbench;
+mod rpmmd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -16,9 +19,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use corpus::Deb;
+use corpus::Pkg;
 use peers::{Aptly, Peer, PeerKey, Reprepro, Timeouts};
-use report::{Cell, SizeResult, TOOLS, Tool};
+use report::{Cell, Columns, SizeResult, TOOLS, Tool};
 
 /// Bound on one full publish (one process or the whole REST bulk upload).
 const FULL_TIMEOUT: Duration = Duration::from_secs(900);
@@ -37,22 +40,39 @@ const SLOW_SECS: f64 = 10.0;
 const SLOW_RUNS: usize = 5;
 
 const USAGE: &str = "\
-usage: depot-bench [--sizes 1000,10000] [--runs 20] [--depot-bin target/release/depot]
-                   [--clients 8] [--json PATH] [--tools depot,reprepro,aptly]
+usage: depot-bench [--formats apt,rpm] [--sizes 1000,10000] [--runs 20]
+                   [--depot-bin target/release/depot] [--clients 8] [--json PATH]
+                   [--tools depot,reprepro,aptly,createrepo_c] [--no-sqlite]
                    [--peer-key auto|rsa4096|rsa3072|ed25519] [--no-cli] [--keep]
 
-Builds a corpus of tiny .debs per size N and measures, for depot, reprepro and aptly on the
-same files: the full publish of N packages, one more upload until the signed InRelease lists
-it (median and p90 of --runs runs), and peak RSS. Prints one table; --json writes it too.
---peer-key auto signs the peers' repositories with the same key algorithm depot serves.";
+P1 (apt): builds a corpus of tiny .debs per size N and measures, for depot, reprepro and
+aptly on the same files: the full publish of N packages, one more upload until the signed
+InRelease lists it (median and p90 of --runs runs), and peak RSS.
+P2 (rpm): the same for tiny .rpms, depot against `createrepo_c --no-database` and
+`createrepo_c` with its sqlite databases (--no-sqlite leaves the latter out); \"one more\" is
+`createrepo_c --update` after adding the file.
+Prints one table per format; --json writes them too. --peer-key auto signs the apt peers'
+repositories with the same key algorithm depot serves.";
+
+/// The package formats a run measures, in the order they run for each N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fmt {
+    Apt,
+    Rpm,
+}
 
 struct Args {
+    formats: Vec<Fmt>,
     sizes: Vec<usize>,
     runs: usize,
     depot_bin: PathBuf,
     clients: usize,
     json: Option<PathBuf>,
     tools: Vec<Tool>,
+    /// createrepo_c is in --tools.
+    createrepo: bool,
+    /// Also measure createrepo_c with its sqlite databases (its default).
+    sqlite: bool,
     peer_key: String,
     cli: bool,
     keep: bool,
@@ -60,12 +80,15 @@ struct Args {
 
 fn parse_args() -> Result<Args> {
     let mut a = Args {
+        formats: vec![Fmt::Apt, Fmt::Rpm],
         sizes: vec![1000, 10_000],
         runs: 20,
         depot_bin: default_depot_bin(),
         clients: 8,
         json: None,
         tools: TOOLS.to_vec(),
+        createrepo: true,
+        sqlite: true,
         peer_key: "auto".into(),
         cli: true,
         keep: false,
@@ -85,17 +108,33 @@ fn parse_args() -> Result<Args> {
             "--depot-bin" => a.depot_bin = value()?.into(),
             "--clients" => a.clients = value()?.parse().context("--clients")?,
             "--json" => a.json = Some(value()?.into()),
-            "--tools" => {
-                a.tools = value()?
-                    .split(',')
-                    .map(|s| match s.trim() {
-                        "depot" => Ok(Tool::Depot),
-                        "reprepro" => Ok(Tool::Reprepro),
-                        "aptly" => Ok(Tool::Aptly),
-                        other => bail!("unknown tool {other:?}"),
-                    })
-                    .collect::<Result<_>>()?
+            "--formats" => {
+                a.formats = Vec::new();
+                for f in value()?.split(',') {
+                    let f = match f.trim() {
+                        "apt" => Fmt::Apt,
+                        "rpm" => Fmt::Rpm,
+                        other => bail!("unknown format {other:?} (apt, rpm)"),
+                    };
+                    if !a.formats.contains(&f) {
+                        a.formats.push(f);
+                    }
+                }
             }
+            "--tools" => {
+                a.tools = Vec::new();
+                a.createrepo = false;
+                for t in value()?.split(',') {
+                    match t.trim() {
+                        "depot" => a.tools.push(Tool::Depot),
+                        "reprepro" => a.tools.push(Tool::Reprepro),
+                        "aptly" => a.tools.push(Tool::Aptly),
+                        "createrepo_c" => a.createrepo = true,
+                        other => bail!("unknown tool {other:?}"),
+                    }
+                }
+            }
+            "--no-sqlite" => a.sqlite = false,
             "--peer-key" => a.peer_key = value()?,
             "--no-cli" => a.cli = false,
             "--keep" => a.keep = true,
@@ -108,6 +147,9 @@ fn parse_args() -> Result<Args> {
     }
     if a.runs == 0 || a.sizes.is_empty() || a.sizes.contains(&0) {
         bail!("--runs and every size must be at least 1");
+    }
+    if a.formats.is_empty() {
+        bail!("--formats: at least one of apt, rpm");
     }
     Ok(a)
 }
@@ -142,18 +184,23 @@ struct Bench {
 fn real_main() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = parse_args()?;
+    let apt = args.formats.contains(&Fmt::Apt);
+    let rpm = args.formats.contains(&Fmt::Rpm);
     for t in &args.tools {
         match t {
             Tool::Depot if !args.depot_bin.exists() => bail!(
                 "{} not found: build it with `cargo build --release -p depot`, pass \
-                 --depot-bin, or leave depot out with --tools reprepro,aptly",
+                 --depot-bin, or leave depot out with --tools reprepro,aptly,createrepo_c",
                 args.depot_bin.display()
             ),
-            Tool::Reprepro | Tool::Aptly => {
+            Tool::Reprepro | Tool::Aptly if apt => {
                 which(t.name())?;
             }
             _ => {}
         }
+    }
+    if rpm && args.createrepo {
+        which("createrepo_c")?;
     }
     let work = tempfile::Builder::new().prefix("depot-bench-").tempdir()?;
     let root = if args.keep {
@@ -176,31 +223,82 @@ fn real_main() -> Result<()> {
     };
     warm_binaries(&bench.args);
     let mut results = Vec::new();
+    let mut rpm_results = Vec::new();
     for n in bench.args.sizes.clone() {
-        eprintln!("depot-bench: N = {n}");
-        let r = bench.run_size(n)?;
-        results.push(r);
+        if apt {
+            eprintln!("depot-bench: apt, N = {n}");
+            results.push(bench.run_size(n)?);
+        }
+        if rpm {
+            eprintln!("depot-bench: rpm, N = {n}");
+            rpm_results.push(bench.run_rpm_size(n)?);
+        }
     }
     if let Some(k) = &bench.peer_key {
         k.stop_agent();
     }
-    let rows = report::rows(&results, bench.args.clients);
-    let table = report::table(&rows);
+    let clients = bench.args.clients;
     let mut notes = bench.notes.clone();
-    for r in &results {
+    notes.extend(table_notes(&results, &report::APT));
+    notes.push(format!(
+        "whole run took {:.0} s",
+        started.elapsed().as_secs_f64()
+    ));
+    let rpm_notes = table_notes(&rpm_results, &report::RPM);
+    let mut doc = json!({ "meta": meta.clone() });
+    println!();
+    println!("{}", meta_line(&meta));
+    if apt {
+        let rows = report::rows(&results, clients, &report::APT);
+        println!();
+        println!("P1: apt, depot against reprepro and aptly");
+        println!();
+        print!("{}", report::table(&rows, &report::APT));
+        if let serde_json::Value::Object(o) = report::to_json(&results, &rows, &report::APT, &notes)
+        {
+            doc.as_object_mut().unwrap().extend(o);
+        }
+    }
+    println!();
+    for n in &notes {
+        println!("- {n}");
+    }
+    if rpm {
+        let rows = report::rows(&rpm_results, clients, &report::RPM);
+        println!();
+        println!("P2: rpm, depot against createrepo_c");
+        println!();
+        print!("{}", report::table(&rows, &report::RPM));
+        println!();
+        for n in &rpm_notes {
+            println!("- {n}");
+        }
+        doc["rpm"] = report::to_json(&rpm_results, &rows, &report::RPM, &rpm_notes);
+    }
+    if let Some(path) = &bench.args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("depot-bench: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Per-N notes and every failure of one table, as printed under it.
+fn table_notes(results: &[SizeResult], cols: &Columns) -> Vec<String> {
+    let mut notes = Vec::new();
+    for r in results {
         for n in &r.notes {
             notes.push(format!("N={}: {n}", r.n));
         }
-        for t in TOOLS {
-            if let Some(e) = &r.one_failed[t.idx()] {
-                notes.push(format!("N={}: {} one-more failed: {e}", r.n, t.name()));
+        for (i, name) in cols.names.iter().enumerate() {
+            if let Some(e) = &r.one_failed[i] {
+                notes.push(format!("N={}: {name} one-more failed: {e}", r.n));
             }
         }
         let failures = r
             .full_secs
             .iter()
-            .zip(TOOLS)
-            .map(|(c, t)| (c, t.name()))
+            .zip(cols.names)
             .chain(std::iter::once((&r.cli_full_secs, "depot add")));
         for (c, name) in failures {
             if let Cell::Failed(e) = c {
@@ -208,25 +306,7 @@ fn real_main() -> Result<()> {
             }
         }
     }
-    notes.push(format!(
-        "whole run took {:.0} s",
-        started.elapsed().as_secs_f64()
-    ));
-    println!();
-    println!("{}", meta_line(&meta));
-    println!();
-    print!("{table}");
-    println!();
-    for n in &notes {
-        println!("- {n}");
-    }
-    if let Some(path) = &bench.args.json {
-        let doc = report::to_json(&results, &rows, meta, &notes);
-        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("depot-bench: wrote {}", path.display());
-    }
-    Ok(())
+    notes
 }
 
 fn which(program: &str) -> Result<()> {
@@ -244,6 +324,11 @@ fn which(program: &str) -> Result<()> {
 /// One untimed start of each binary so none pays for the first page-in in a timed run.
 fn warm_binaries(args: &Args) {
     let mut cmds: Vec<Command> = Vec::new();
+    if args.formats.contains(&Fmt::Rpm) && args.createrepo {
+        let mut c = Command::new("createrepo_c");
+        c.arg("--version");
+        cmds.push(c);
+    }
     for t in &args.tools {
         let mut c = match t {
             Tool::Depot => Command::new(&args.depot_bin),
@@ -306,6 +391,11 @@ fn machine_meta(args: &Args) -> serde_json::Value {
         "reprepro": first_line("reprepro", &["--version"]),
         "aptly": first_line("aptly", &["version"]),
         "gpg": first_line("gpg", &["--version"]),
+        "createrepo_c": first_line("createrepo_c", &["--version"]),
+        "formats": args.formats.iter().map(|f| match f {
+            Fmt::Apt => "apt",
+            Fmt::Rpm => "rpm",
+        }).collect::<Vec<_>>(),
         "depot_bin": args.depot_bin.display().to_string(),
         "depot_bin_built": std::fs::metadata(&args.depot_bin)
             .and_then(|m| m.modified())
@@ -322,9 +412,26 @@ fn machine_meta(args: &Args) -> serde_json::Value {
 }
 
 fn meta_line(m: &serde_json::Value) -> String {
+    let formats = m["formats"].as_array().cloned().unwrap_or_default();
+    let has = |f: &str| formats.iter().any(|v| v == f);
+    let mut tools = Vec::new();
+    if has("apt") {
+        tools.push(m["reprepro"].as_str().unwrap_or("").to_string());
+        tools.push(m["aptly"].as_str().unwrap_or("").to_string());
+    }
+    tools.push(m["gpg"].as_str().unwrap_or("").to_string());
+    if has("rpm") {
+        tools.push(format!(
+            "createrepo_c {}",
+            m["createrepo_c"]
+                .as_str()
+                .unwrap_or("")
+                .trim_start_matches("Version: ")
+        ));
+    }
     format!(
-        "depot-bench P1 — {} — source {} (depot binary built {}) — {} CPUs ({}), {} GiB RAM, \
-         Linux {} — {}; {}; {}",
+        "depot-bench — {} — source {} (depot binary built {}) — {} CPUs ({}), {} GiB RAM, \
+         Linux {} — {}",
         m["date"].as_str().unwrap_or(""),
         m["source"].as_str().unwrap_or("?"),
         m["depot_bin_built"].as_str().unwrap_or("?"),
@@ -332,9 +439,7 @@ fn meta_line(m: &serde_json::Value) -> String {
         m["cpu_model"].as_str().unwrap_or(""),
         m["mem_gib"],
         m["kernel"].as_str().unwrap_or(""),
-        m["reprepro"].as_str().unwrap_or(""),
-        m["aptly"].as_str().unwrap_or(""),
-        m["gpg"].as_str().unwrap_or(""),
+        tools.join("; "),
     )
 }
 
@@ -472,7 +577,7 @@ impl Bench {
             corpus::warm(&debs)?;
             flush_writeback();
             proc::reset_hwm(s.pid());
-            match self.depot_full(s, &debs, &dir, &mut res.notes) {
+            match self.depot_full(depot::Format::Apt, s, &debs, &dir, &mut res.notes) {
                 Ok(secs) => {
                     res.full_secs[0] = Cell::Val(secs);
                     alive[0] = true;
@@ -534,7 +639,7 @@ impl Bench {
         if self.enabled(Tool::Depot) && self.args.cli {
             corpus::warm(&debs)?;
             flush_writeback();
-            match self.depot_cli_full(&debs, &dir) {
+            match self.depot_cli_full(depot::Format::Apt, &debs, &dir) {
                 Ok((secs, kib)) => {
                     res.cli_full_secs = Cell::Val(secs);
                     res.rss_cli_kib = Cell::Val(kib as f64);
@@ -564,7 +669,7 @@ impl Bench {
                 let step = match tool {
                     Tool::Depot => {
                         let s = server.as_ref().context("no server")?;
-                        self.depot_one(s, deb, expected[i] + 1)
+                        self.depot_one(depot::Format::Apt, s, deb, expected[i] + 1)
                     }
                     _ => {
                         let peer = &mut peers
@@ -661,8 +766,9 @@ impl Bench {
     /// lists all of them. If it does not yet, waits for it and reports the longer time.
     fn depot_full(
         &self,
+        format: depot::Format,
         s: &depot::Server,
-        debs: &[Deb],
+        debs: &[Pkg],
         dir: &Path,
         notes: &mut Vec<String>,
     ) -> Result<f64> {
@@ -676,7 +782,7 @@ impl Bench {
             let acked = t0.elapsed();
             let mut late = false;
             loop {
-                let (_, count) = s.listed().await?;
+                let (_, count) = s.listed_as(format).await?;
                 if count >= n {
                     break;
                 }
@@ -696,17 +802,23 @@ impl Bench {
             let listed_at = late.then(|| t0.elapsed());
             Ok::<_, anyhow::Error>((acked, listed_at))
         })?;
-        let (names, count) = self.rt.block_on(s.listed())?;
+        let (names, count) = self.rt.block_on(s.listed_as(format))?;
         let want: Vec<&str> = debs.iter().map(|d| d.name.as_str()).collect();
         check_names(&names, count, n, &want)?;
         self.rt
-            .block_on(s.verify_signatures(&dir.join("depot-sig-full")))?;
+            .block_on(s.verify_signatures_as(format, &dir.join("depot-sig-full")))?;
         Ok(listed_at.unwrap_or(acked).as_secs_f64())
     }
 
     /// One REST upload, timed from the request to the full 2xx response; then, untimed, the
     /// check that the signed index lists it.
-    fn depot_one(&self, s: &depot::Server, deb: &Deb, expect: usize) -> Result<(f64, u64)> {
+    fn depot_one(
+        &self,
+        format: depot::Format,
+        s: &depot::Server,
+        deb: &Pkg,
+        expect: usize,
+    ) -> Result<(f64, u64)> {
         let body = std::fs::read(&deb.path)?;
         let name = depot::file_name(deb);
         let secs = self.rt.block_on(async {
@@ -716,7 +828,7 @@ impl Bench {
                 .map_err(|_| anyhow::anyhow!("upload timed out after {ONE_TIMEOUT:?}"))??;
             Ok::<_, anyhow::Error>(t0.elapsed().as_secs_f64())
         })?;
-        let listing = self.rt.block_on(s.listed())?;
+        let listing = self.rt.block_on(s.listed_as(format))?;
         check_listing(&listing, expect, &[&deb.name])
             .context("the 2xx came before the signed index listed the package")?;
         Ok((secs, 0))
@@ -724,7 +836,12 @@ impl Bench {
 
     /// `depot create` (untimed), then timed `depot add` of all files; then, untimed, a
     /// `depot serve` on that data directory to check what the published index lists.
-    fn depot_cli_full(&self, debs: &[Deb], dir: &Path) -> Result<(f64, u64)> {
+    fn depot_cli_full(
+        &self,
+        format: depot::Format,
+        debs: &[Pkg],
+        dir: &Path,
+    ) -> Result<(f64, u64)> {
         let cli = depot::Cli {
             bin: self.args.depot_bin.clone(),
             data_dir: dir.join("depot-cli-data"),
@@ -740,7 +857,7 @@ impl Bench {
                 START_TIMEOUT,
             )
             .await?;
-            let listing = s.listed().await;
+            let listing = s.listed_as(format).await;
             let _ = s.stop();
             listing
         })?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::corpus::Deb;
+use crate::corpus::Pkg;
 use crate::proc::{self, Outcome};
 
 /// A generated OpenPGP key (no passphrase) in its own GNUPGHOME.
@@ -119,7 +119,7 @@ pub struct Cost {
 }
 
 impl Cost {
-    fn add(&mut self, o: &Outcome) {
+    pub fn add(&mut self, o: &Outcome) {
         self.secs += o.wall.as_secs_f64();
         self.maxrss_kib = self.maxrss_kib.max(o.maxrss_kib);
     }
@@ -127,8 +127,8 @@ impl Cost {
 
 /// A repository published by a peer, with the `dists/stable` directory a client would read.
 pub trait Peer {
-    fn full_publish(&mut self, debs: &[Deb], corpus_dir: &Path) -> Result<Cost>;
-    fn one_more(&mut self, deb: &Deb) -> Result<Cost>;
+    fn full_publish(&mut self, debs: &[Pkg], corpus_dir: &Path) -> Result<Cost>;
+    fn one_more(&mut self, deb: &Pkg) -> Result<Cost>;
     fn dists(&self) -> PathBuf;
 }
 
@@ -178,7 +178,7 @@ impl Reprepro {
 
 impl Peer for Reprepro {
     /// One `includedeb` with every file; it exports and signs once at the end.
-    fn full_publish(&mut self, debs: &[Deb], _corpus_dir: &Path) -> Result<Cost> {
+    fn full_publish(&mut self, debs: &[Pkg], _corpus_dir: &Path) -> Result<Cost> {
         let mut c = self.cmd();
         c.args(["includedeb", "stable"]);
         c.args(debs.iter().map(|d| &d.path));
@@ -187,7 +187,7 @@ impl Peer for Reprepro {
         Ok(cost)
     }
 
-    fn one_more(&mut self, deb: &Deb) -> Result<Cost> {
+    fn one_more(&mut self, deb: &Pkg) -> Result<Cost> {
         let mut c = self.cmd();
         c.args(["includedeb", "stable"]).arg(&deb.path);
         let mut cost = Cost::default();
@@ -249,7 +249,7 @@ impl Aptly {
 
 impl Peer for Aptly {
     /// `repo create`, `repo add DIR`, `publish repo` (signed).
-    fn full_publish(&mut self, _debs: &[Deb], corpus_dir: &Path) -> Result<Cost> {
+    fn full_publish(&mut self, _debs: &[Pkg], corpus_dir: &Path) -> Result<Cost> {
         let mut cost = Cost::default();
         let mut create = self.cmd();
         create.args([
@@ -273,7 +273,7 @@ impl Peer for Aptly {
     }
 
     /// `repo add FILE` then `publish update stable` (signed).
-    fn one_more(&mut self, deb: &Deb) -> Result<Cost> {
+    fn one_more(&mut self, deb: &Pkg) -> Result<Cost> {
         let mut cost = Cost::default();
         let mut add = self.cmd();
         add.args(["repo", "add", "bench"]).arg(&deb.path);

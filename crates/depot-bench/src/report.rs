@@ -67,7 +67,36 @@ impl Unit {
     }
 }
 
-/// Everything measured for one corpus size.
+/// The three tools of one table: depot, then the two peers it is compared with.
+#[derive(Debug, Clone, Copy)]
+pub struct Columns {
+    /// Column headers.
+    pub names: [&'static str; 3],
+    /// Keys in the JSON rows and samples.
+    pub keys: [&'static str; 3],
+    /// What a client reads to see a new package, for the "one more" rows.
+    pub index: &'static str,
+}
+
+/// P1: apt.
+pub const APT: Columns = Columns {
+    names: ["depot", "reprepro", "aptly"],
+    keys: ["depot", "reprepro", "aptly"],
+    index: "signed InRelease",
+};
+
+/// P2: rpm.
+pub const RPM: Columns = Columns {
+    names: [
+        "depot",
+        "createrepo_c --no-database",
+        "createrepo_c (sqlite)",
+    ],
+    keys: ["depot", "createrepo_c_no_database", "createrepo_c_sqlite"],
+    index: "repomd.xml",
+};
+
+/// Everything measured for one corpus size, per tool in the order of its [`Columns`].
 #[derive(Debug, Default)]
 pub struct SizeResult {
     pub n: usize,
@@ -146,7 +175,7 @@ fn stat_cells(r: &SizeResult, f: impl Fn(&[f64]) -> Option<f64>) -> [Cell; 3] {
     })
 }
 
-pub fn rows(results: &[SizeResult], clients: usize) -> Vec<Row> {
+pub fn rows(results: &[SizeResult], clients: usize, cols: &Columns) -> Vec<Row> {
     let mut rows = Vec::new();
     for r in results {
         let n = r.n;
@@ -170,13 +199,13 @@ pub fn rows(results: &[SizeResult], clients: usize) -> Vec<Row> {
         }
         rows.push(Row {
             n,
-            metric: "one more until signed InRelease lists it, median".into(),
+            metric: format!("one more until {} lists it, median", cols.index),
             unit: Unit::Millis,
             cells: stat_cells(r, median),
         });
         rows.push(Row {
             n,
-            metric: "one more until signed InRelease lists it, p90".into(),
+            metric: format!("one more until {} lists it, p90", cols.index),
             unit: Unit::Millis,
             cells: stat_cells(r, |s| percentile(s, 90.0)),
         });
@@ -224,14 +253,14 @@ fn ratio_text(r: Option<f64>) -> String {
     }
 }
 
-pub fn table(rows: &[Row]) -> String {
+pub fn table(rows: &[Row], cols: &Columns) -> String {
     let header = [
         "N".to_string(),
         "metric".into(),
         "unit".into(),
-        "depot".into(),
-        "reprepro".into(),
-        "aptly".into(),
+        cols.names[0].into(),
+        cols.names[1].into(),
+        cols.names[2].into(),
         "depot/fastest peer".into(),
     ];
     let mut lines: Vec<[String; 7]> = vec![header];
@@ -295,33 +324,35 @@ fn cell_json(c: &Cell) -> Value {
     }
 }
 
-pub fn to_json(results: &[SizeResult], rows: &[Row], meta: Value, notes: &[String]) -> Value {
+/// The rows, the raw one-more samples and the notes of one table as JSON.
+pub fn to_json(results: &[SizeResult], rows: &[Row], cols: &Columns, notes: &[String]) -> Value {
     let rows_json: Vec<Value> = rows
         .iter()
         .map(|r| {
-            json!({
-                "n": r.n,
-                "metric": r.metric,
-                "unit": r.unit.label(),
-                "depot": cell_json(&r.cells[0]),
-                "reprepro": cell_json(&r.cells[1]),
-                "aptly": cell_json(&r.cells[2]),
-                "depot_over_fastest_peer": r.ratio(),
-            })
+            let mut o = serde_json::Map::new();
+            o.insert("n".into(), json!(r.n));
+            o.insert("metric".into(), json!(r.metric));
+            o.insert("unit".into(), json!(r.unit.label()));
+            for (k, c) in cols.keys.iter().zip(&r.cells) {
+                o.insert(k.to_string(), cell_json(c));
+            }
+            o.insert("depot_over_fastest_peer".into(), json!(r.ratio()));
+            Value::Object(o)
         })
         .collect();
     let samples: Vec<Value> = results
         .iter()
         .map(|r| {
-            let per_tool: serde_json::Map<String, Value> = TOOLS
+            let per_tool: serde_json::Map<String, Value> = cols
+                .keys
                 .iter()
-                .map(|t| (t.name().to_string(), json!(r.one_secs[t.idx()])))
+                .zip(&r.one_secs)
+                .map(|(k, s)| (k.to_string(), json!(s)))
                 .collect();
             json!({ "n": r.n, "one_more_secs": per_tool, "notes": r.notes })
         })
         .collect();
     json!({
-        "meta": meta,
         "rows": rows_json,
         "samples": samples,
         "notes": notes,
