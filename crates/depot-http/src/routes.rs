@@ -21,11 +21,20 @@
 //! | GET | `/repos/{repo}/config.repo` | [`published::repo_file`] |
 //! | GET | `/repos/{repo}/pacman.conf` | [`published::pacman_conf`] |
 //! | GET | `/repos/{repo}/key.asc` | [`published::public_key`] |
+//! | GET | `/images/` | [`images::list`] (`?scope=mine\|shared\|public\|all`) |
+//! | POST | `/images/` | [`images::create`] (multipart `meta` + `file`; no body limit but ours) |
+//! | GET | `/images/{id}` | [`images::show`] |
+//! | PATCH | `/images/{id}` | [`images::update`] |
+//! | DELETE | `/images/{id}` | [`images::delete`] |
+//! | GET, HEAD | `/images/{id}/file` | [`images::download`] |
+//! | PUT | `/images/{id}/file` | [`images::overwrite`] (no body limit but ours) |
+//! | POST | `/images/{id}/copy` | [`images::copy`] |
+//! | GET | `/images/{id}/history` | [`images::history`] |
 //!
 //! Collection paths answer with and without the trailing slash. Anything
 //! else is a JSON `404 not_found`.
 
-use crate::handlers::{packages, published, repos};
+use crate::handlers::{images, packages, published, repos};
 use crate::{AppState, HttpOptions, error::ApiError};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -53,8 +62,26 @@ pub fn router(depot: Depot, opts: HttpOptions) -> Router {
         .layer(DefaultBodyLimit::disable())
         .get(packages::list);
 
+    let image_collection: MethodRouter<AppState> = post(images::create)
+        .layer(DefaultBodyLimit::disable())
+        .get(images::list);
+    let image_file: MethodRouter<AppState> = axum::routing::put(images::overwrite)
+        .layer(DefaultBodyLimit::disable())
+        .get(images::download);
+
     Router::new()
         .route("/healthz", get(published::healthz))
+        .route("/images", image_collection.clone())
+        .route("/images/", image_collection)
+        .route(
+            "/images/{id}",
+            get(images::show)
+                .patch(images::update)
+                .delete(images::delete),
+        )
+        .route("/images/{id}/file", image_file)
+        .route("/images/{id}/copy", post(images::copy))
+        .route("/images/{id}/history", get(images::history))
         .route("/repos", get(repos::list))
         .route("/repos/", get(repos::list))
         .route("/repos/{repo}", repo.clone())

@@ -1,7 +1,8 @@
 //! Garbage collection of blobs (`depot gc`).
 //!
 //! A blob is deleted when **nothing references it and it is older than the
-//! grace period**. References are every package row (its SHA-256) and every
+//! grace period**. References are every package row (its SHA-256), every
+//! version of every image (current and history), and every
 //! stored publication of every repository (the chunks of each file of its
 //! manifest; also any digest that appears as a string in the publisher's
 //! opaque manifest state, to be safe). Publications that left
@@ -143,10 +144,11 @@ impl Depot {
         Ok(report)
     }
 
-    /// Every digest a package row or a stored publication references.
+    /// Every digest a package row, a stored publication or a version of an
+    /// image references.
     async fn referenced_digests(&self) -> Result<HashSet<Sha256>, ServiceError> {
         let meta = self.meta().as_ref();
-        let mut refs = HashSet::new();
+        let mut refs: HashSet<Sha256> = meta.image_blob_digests().await?.into_iter().collect();
         for repo in meta.list_repos().await? {
             for p in meta.list_packages(repo.id).await? {
                 refs.insert(p.hashes.sha256);

@@ -14,6 +14,7 @@ mod chunks;
 mod download;
 mod error;
 mod gc;
+pub mod images;
 mod inspect;
 mod pacman;
 mod publish;
@@ -25,6 +26,7 @@ mod tree;
 pub use depot_store::{AppliedMigration, S3Options};
 pub use error::ServiceError;
 pub use gc::GcReport;
+pub use images::{ImageScope, ImageSpec};
 pub use stores::{MigrationReport, StoreUrls, migrate, redact_url};
 
 /// True for a published path whose content never changes (apt `by-hash/`
@@ -71,6 +73,9 @@ pub struct ServiceConfig {
     /// background publication (`None`: only when [`Depot::complete_indexes`]
     /// is called).
     pub xz_delay: Option<Duration>,
+    /// How image downloads are served: streamed, or redirected to the blob
+    /// store where it can presign (see [`images`]).
+    pub image_download: DownloadMode,
 }
 
 impl Default for ServiceConfig {
@@ -85,6 +90,7 @@ impl Default for ServiceConfig {
             pacman_limits: depot_formats::pacman::Limits::default(),
             origin: "depot".to_string(),
             xz_delay: Some(Duration::from_secs(5)),
+            image_download: DownloadMode::Proxy,
         }
     }
 }

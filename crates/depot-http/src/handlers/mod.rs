@@ -2,6 +2,7 @@
 //! through [`crate::auth::Caller`]; status codes come from
 //! [`crate::error::ApiError`].
 
+pub mod images;
 pub mod packages;
 pub mod published;
 pub mod repos;
