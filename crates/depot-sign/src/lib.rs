@@ -21,16 +21,21 @@
 //! - [`check_detached_binary`] checks a packager's binary signature file
 //!   against the package it came with, without the packager's key.
 //!
+//! - [`RsaKey`] signs with bare RSA (PKCS#1 v1.5, SHA-1 or SHA-256) for
+//!   Alpine's `APKINDEX.tar.gz` and FreeBSD's `packagesite.pkg`.
+//!
 //! Implemented with rPGP (the `pgp` crate), pure Rust.
 
 mod armor;
 mod cert;
 mod error;
 mod key;
+mod rsa_key;
 mod verify;
 
 pub use error::KeyError;
 pub use key::{KeyAlgorithm, PgpKey};
+pub use rsa_key::{MAX_RSA_BITS, MIN_RSA_BITS, RsaKey};
 pub use verify::{
     DetachedInfo, MAX_DETACHED_BINARY, check_detached_binary, verify_clearsigned, verify_detached,
 };
