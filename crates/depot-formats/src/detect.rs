@@ -12,10 +12,14 @@
 //! `.gz`, `.pkg.tar`, see [`crate::pacman::EXTENSIONS`]), or, uncompressed,
 //! by a first tar member named `.PKGINFO`, `.BUILDINFO` or `.MTREE`.
 //!
+//! An Alpine package is a gzip stream whose tar's first member is a
+//! `.SIGN.*` signature or `.PKGINFO` (see [`crate::apk`]); the start of
+//! the stream is decompressed to see it.
+//!
 //! Anything else is a generic [`Format::File`]...
 //!
 //! ...unless the name says `.deb` (or `.udeb`, `.ddeb`), `.rpm` or
-//! `.pkg.tar*`: then the
+//! `.pkg.tar*`, or `.apk` (unless it is a zip: an Android package): then the
 //! file is treated as a package of that format whatever its bytes, so that
 //! a broken or truncated `.deb` or `.rpm` is refused by
 //! [`crate::deb::inspect`] or [`crate::rpm::inspect`] with a precise error
@@ -36,15 +40,65 @@ pub fn sniff(head: &[u8], filename: &str) -> Format {
         Format::Rpm
     } else if is_pacman_tar(head) {
         Format::Pacman
+    } else if let Some(format) = by_first_member(head, filename) {
+        format
     } else if has_extension(filename, &[".deb", ".udeb", ".ddeb"]) {
         Format::Deb
     } else if has_extension(filename, &[".rpm"]) {
         Format::Rpm
     } else if crate::pacman::is_package_name(filename) {
         Format::Pacman
+    } else if crate::apk::is_package_name(filename) && !head.starts_with(ZIP_MAGIC) {
+        Format::Apk
     } else {
         Format::File
     }
+}
+
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+
+/// The format a compressed tar is, from the name of its first member
+/// (decompressing the start of `head`): an Alpine package's first gzip
+/// stream holds `.SIGN.*` or `.PKGINFO`. A pacman package name
+/// (`*.pkg.tar.gz`, whose first member may be `.PKGINFO` too) is left to
+/// the name rules.
+fn by_first_member(head: &[u8], filename: &str) -> Option<Format> {
+    if crate::pacman::is_package_name(filename) {
+        return None;
+    }
+    let name = first_member_name(head)?;
+    if head.starts_with(b"\x1f\x8b") && (name.starts_with(b".SIGN.") || name == b".PKGINFO") {
+        return Some(Format::Apk);
+    }
+    None
+}
+
+/// The name of the first tar member inside a gzip, xz or zstd stream
+/// that starts `head` (which may stop anywhere).
+fn first_member_name(head: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut reader: Box<dyn Read + '_> = if head.starts_with(b"\x1f\x8b") {
+        Box::new(flate2::read::GzDecoder::new(head))
+    } else if head.starts_with(b"\x28\xb5\x2f\xfd") {
+        Box::new(zstd::stream::read::Decoder::new(head).ok()?)
+    } else if head.starts_with(b"\xfd7zXZ\x00") {
+        Box::new(liblzma::read::XzDecoder::new(head))
+    } else {
+        return None;
+    };
+    let mut block = [0u8; 512];
+    let mut got = 0;
+    while got < block.len() {
+        match reader.read(&mut block[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    if got < 512 || block.get(257..262) != Some(b"ustar") {
+        return None;
+    }
+    let name = &block[..100];
+    Some(name[..name.iter().position(|&b| b == 0).unwrap_or(100)].to_vec())
 }
 
 fn is_deb(head: &[u8]) -> bool {

@@ -16,6 +16,9 @@
 //!   render its sync database entries as repo-add does, [`pacman::db`]
 //!   writes their tar members, [`pacman::version`] orders versions as
 //!   `vercmp` does.
+//! - [`apk`]: Alpine Linux packages: [`apk::inspect`] reads and validates
+//!   an `.apk` (v2), [`apk::index_entry`] renders its `APKINDEX` block,
+//!   [`apk::signed_index`] writes a signed `APKINDEX.tar.gz`.
 //! - [`apt`]: an apt repository's `Release` file.
 //! - [`deb822`]: the `Field: value` syntax those files share.
 //!
@@ -23,7 +26,9 @@
 //! variant tells the HTTP layer which 4xx to answer and whose message names
 //! the problem; nothing here panics on input or writes to disk.
 
+pub mod apk;
 pub mod apt;
+mod archive;
 pub mod deb;
 pub mod deb822;
 pub mod detect;

@@ -18,6 +18,8 @@
 //! | GET, HEAD | `/repos/{repo}/repodata/{*path}` | [`published::repodata`] |
 //! | GET, HEAD | `/repos/{repo}/rpm/{dist}/{comp}/{*rest}` | [`published::rpm_tree`] |
 //! | GET, HEAD | `/repos/{repo}/pacman/{arch}/{file}` | [`published::pacman_tree`] |
+//! | GET, HEAD | `/repos/{repo}/alpine/{*path}` | [`published::alpine_tree`] (and `alpine/repositories`) |
+//! | GET | `/repos/{repo}/key.rsa.pub` | [`published::rsa_public_key`] |
 //! | GET | `/repos/{repo}/config.repo` | [`published::repo_file`] |
 //! | GET | `/repos/{repo}/pacman.conf` | [`published::pacman_conf`] |
 //! | GET | `/repos/{repo}/key.asc` | [`published::public_key`] |
@@ -104,6 +106,8 @@ pub fn router(depot: Depot, opts: HttpOptions) -> Router {
             "/repos/{repo}/pacman/{arch}/{file}",
             get(published::pacman_tree),
         )
+        .route("/repos/{repo}/alpine/{*path}", get(published::alpine_tree))
+        .route("/repos/{repo}/key.rsa.pub", get(published::rsa_public_key))
         .route("/repos/{repo}/config.repo", get(published::repo_file))
         .route("/repos/{repo}/pacman.conf", get(published::pacman_conf))
         .route("/repos/{repo}/key.asc", get(published::public_key))

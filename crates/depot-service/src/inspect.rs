@@ -31,6 +31,7 @@ impl Depot {
         let limits = self.inner.config.deb_limits;
         let rpm_limits = self.inner.config.rpm_limits;
         let pacman_limits = self.inner.config.pacman_limits;
+        let apk_limits = self.inner.config.apk_limits;
         let signer = self.inner.signer.clone();
         let keep_sig = previous
             .filter(|p| p.format == Format::Pacman)
@@ -99,6 +100,10 @@ impl Depot {
                 ),
                 // `sniff` classes every `*.deb` name as Deb, so a corrupt
                 // package gets inspect's precise refusal, not storage as a file.
+                Format::Apk => crate::apk::inspect_blocking(&path, filename, size, hashes, &apk_limits),
+                Format::Freebsd => Err(ServiceError::Invalid(
+                    "FreeBSD packages are not supported yet".into(),
+                )),
                 Format::File => Ok(NewPackage {
                         filename,
                         size,

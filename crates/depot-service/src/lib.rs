@@ -8,6 +8,7 @@
 //! revision is the repo's published pointer ([`publish`]). Many uploads in a
 //! burst share one publish.
 
+mod apk;
 mod apt;
 pub mod auth;
 mod chunks;
@@ -52,6 +53,8 @@ use tokio::io::AsyncRead;
 
 /// Name of the server-wide signing key in the MetaStore.
 const SERVER_KEY: &str = "server";
+/// Name of the server-wide RSA key (apk, FreeBSD pkg) in the MetaStore.
+const SERVER_RSA_KEY: &str = "server-rsa";
 
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -67,6 +70,10 @@ pub struct ServiceConfig {
     pub deb_limits: depot_formats::deb::Limits,
     pub rpm_limits: depot_formats::rpm::Limits,
     pub pacman_limits: depot_formats::pacman::Limits,
+    pub apk_limits: depot_formats::apk::Limits,
+    /// Size of the RSA key generated the first time an Alpine or FreeBSD
+    /// index is rendered (4096; tests use 2048, which is faster to make).
+    pub rsa_key_bits: usize,
     /// `Origin:` of Release files.
     pub origin: String,
     /// How long a repo must be idle before `Packages.xz` is added in a
@@ -88,6 +95,8 @@ impl Default for ServiceConfig {
             deb_limits: depot_formats::deb::Limits::default(),
             rpm_limits: depot_formats::rpm::Limits::default(),
             pacman_limits: depot_formats::pacman::Limits::default(),
+            apk_limits: depot_formats::apk::Limits::default(),
+            rsa_key_bits: 4096,
             origin: "depot".to_string(),
             xz_delay: Some(Duration::from_secs(5)),
             image_download: DownloadMode::Proxy,
@@ -195,6 +204,8 @@ struct Inner {
     chunks: chunks::ChunkCache,
     publications: tree::PublicationCache,
     pacman_names: pacman::NameCache,
+    /// The server RSA key, loaded or made on first use ([`Depot::rsa_key`]).
+    rsa: tokio::sync::OnceCell<depot_sign::RsaKey>,
 }
 
 impl Depot {
@@ -226,6 +237,7 @@ impl Depot {
                 chunks: chunks::ChunkCache::default(),
                 publications: tree::PublicationCache::default(),
                 pacman_names: pacman::NameCache::default(),
+                rsa: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -780,7 +792,7 @@ impl Depot {
         let content_type = match p.format {
             Format::Deb => "application/vnd.debian.binary-package",
             Format::Rpm => "application/x-rpm",
-            Format::Pacman => "application/octet-stream",
+            Format::Pacman | Format::Apk | Format::Freebsd => "application/octet-stream",
             Format::File => "application/octet-stream",
         };
         download::package(
@@ -894,6 +906,80 @@ impl Depot {
         .await
     }
 
+    /// The server RSA key that signs Alpine and FreeBSD indexes: loaded
+    /// from the MetaStore, or generated ([`ServiceConfig::rsa_key_bits`])
+    /// and stored on first use, so repositories without such packages never
+    /// pay for RSA key generation. Every node uses the first key stored.
+    pub(crate) async fn rsa_key(&self) -> Result<depot_sign::RsaKey, ServiceError> {
+        let meta = self.inner.meta.clone();
+        let bits = self.inner.config.rsa_key_bits;
+        self.inner
+            .rsa
+            .get_or_try_init(|| load_or_create_rsa_key(meta, bits))
+            .await
+            .cloned()
+    }
+
+    /// The RSA public key (PEM) that signs the repo's Alpine and FreeBSD
+    /// indexes, and the file name apk users keep it under in
+    /// `/etc/apk/keys/` (`depot-{8 hex}.rsa.pub`).
+    pub async fn rsa_public_key(&self, repo: &RepoName) -> Result<(String, String), ServiceError> {
+        self.repo(repo).await?;
+        let key = self.rsa_key().await?;
+        Ok((apk::key_name(&key), key.public_key_pem().to_string()))
+    }
+
+    /// A file of the repo's Alpine tree (`/repos/{repo}/alpine/{path}`):
+    /// the public key as `{keyname}.rsa.pub`, an `APKINDEX.tar.gz`, or a
+    /// package as `{branch}/{repository}/{arch}/{P}-{V}.apk`.
+    pub async fn alpine_file(
+        &self,
+        repo: &RepoName,
+        path: &RelPath,
+        range: Option<Range<u64>>,
+    ) -> Result<Download, ServiceError> {
+        let r = self.repo(repo).await?;
+        let path = path.as_str();
+        if !path.contains('/') && path.ends_with(".rsa.pub") {
+            let key = self.rsa_key().await?;
+            if path != apk::key_name(&key) {
+                return Err(ServiceError::NotFound(format!(
+                    "key '{path}' in repository '{repo}' (the key is {})",
+                    apk::key_name(&key)
+                )));
+            }
+            return tree::bytes_download(
+                Bytes::from(key.public_key_pem().to_string()),
+                range,
+                "application/x-pem-file",
+            );
+        }
+        tree::published_file(self, &r, &format!("alpine/{path}"), range).await
+    }
+
+    /// An `/etc/apk/repositories` line and the commands that trust the
+    /// key, for the repo's Alpine tree at the given placement (the repo's
+    /// default when `None`), with `base` (for example `http://host:8080`)
+    /// as the server's external address.
+    pub async fn apk_repositories(
+        &self,
+        name: &RepoName,
+        base: &str,
+        distribution: Option<&PlacementName>,
+        component: Option<&PlacementName>,
+    ) -> Result<String, ServiceError> {
+        let repo = self.repo(name).await?;
+        let dist = distribution.unwrap_or(&repo.settings.default_distribution);
+        let comp = component.unwrap_or(&repo.settings.default_component);
+        let (key_name, _) = self.rsa_public_key(name).await?;
+        Ok(format!(
+            "# Trust the repository key first:\n\
+             #   wget -O /etc/apk/keys/{key_name} {base}/repos/{name}/alpine/{key_name}\n\
+             {base}/repos/{name}/{}\n",
+            apk::view_dir(dist.as_str(), comp.as_str())
+        ))
+    }
+
     /// The public key that signs the repo's indexes, ASCII-armored.
     /// A dnf/yum `.repo` file for the rpm tree of `repo` at the given
     /// placement (the repo's default when `None`), with `base` (for example
@@ -991,6 +1077,31 @@ impl Depot {
         let (_, secret) = self.create_token("admin", TokenScope::Admin).await?;
         Ok(Some(secret))
     }
+}
+
+async fn load_or_create_rsa_key(
+    meta: Arc<dyn MetaStore>,
+    bits: usize,
+) -> Result<depot_sign::RsaKey, ServiceError> {
+    let pem = match meta.get_signing_key(SERVER_RSA_KEY).await? {
+        Some(pem) => pem,
+        None => {
+            let fresh = tokio::task::spawn_blocking(move || depot_sign::RsaKey::generate(bits))
+                .await
+                .map_err(error::join_error)?
+                .map_err(|e| ServiceError::Internal(format!("generating the RSA key: {e}")))?;
+            tracing::info!(fingerprint = %fresh.fingerprint(), bits, "generated the server RSA key");
+            // Another node may have stored one meanwhile; everyone uses the first.
+            meta.insert_signing_key_if_absent(
+                SERVER_RSA_KEY,
+                &fresh.to_pkcs8_pem(),
+                Timestamp::now(),
+            )
+            .await?
+        }
+    };
+    depot_sign::RsaKey::from_pem(&pem)
+        .map_err(|e| ServiceError::Internal(format!("the stored RSA key is unusable: {e}")))
 }
 
 async fn load_or_create_key(

@@ -37,10 +37,17 @@
 //! See the [`pacman_builder`] module: `.pkg.tar.zst` (or `.xz`, `.gz`,
 //! plain) laid out as makepkg does, with [`pacman_bomb`] and
 //! [`write_pacman_corpus`] for bad-input tests and benchmarks.
+//!
+//! # The Alpine packages [`ApkBuilder`] writes
+//!
+//! See the [`apk_builder`] module: `.apk` v2 as abuild lays it out, with
+//! [`apk_bomb`] for bad-input tests.
 
+pub mod apk_builder;
 pub mod pacman_builder;
 pub mod rpm_builder;
 
+pub use apk_builder::{ApkBuilder, apk_bomb};
 pub use pacman_builder::{PacmanBuilder, pacman_bomb, write_pacman_corpus};
 pub use rpm::IndexData;
 pub use rpm_builder::{RpmBuilder, RpmLayout, rpm_layout, write_rpm_corpus};

@@ -85,6 +85,72 @@ pub async fn pacman_tree(
     .await
 }
 
+/// `GET|HEAD /repos/{repo}/alpine/{*path}`: the Alpine tree, as apk
+/// fetches it from `http://HOST/repos/{repo}/alpine/{branch}/{repository}`:
+/// `{branch}/{repository}/{arch}/APKINDEX.tar.gz`, the packages beside it
+/// (`{P}-{V}.apk`), and the public key `{keyname}.rsa.pub` for
+/// `/etc/apk/keys/`. `alpine/repositories` is the `/etc/apk/repositories`
+/// line for the repo's default placement (`?distribution=&component=` for
+/// another).
+pub async fn alpine_tree(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    PathParams((repo, path)): PathParams<(String, String)>,
+    crate::extract::QueryParams(query): crate::extract::QueryParams<RepoFileQuery>,
+) -> Result<Response, ApiError> {
+    let name = RepoName::new(&repo)?;
+    caller.repo(&state, &name, Action::Read).await?;
+    if path == "repositories" {
+        let dist = query
+            .distribution
+            .map(|d| PlacementName::new(&d))
+            .transpose()?;
+        let comp = query
+            .component
+            .map(|c| PlacementName::new(&c))
+            .transpose()?;
+        let base = external_base(&headers);
+        let text = state
+            .depot
+            .apk_repositories(&name, &base, dist.as_ref(), comp.as_ref())
+            .await?;
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
+            text,
+        )
+            .into_response());
+    }
+    let path = RelPath::new(&path)?;
+    download::serve(&headers, Caching::Revalidate, |range| {
+        state.depot.alpine_file(&name, &path, range)
+    })
+    .await
+}
+
+/// `GET /repos/{repo}/key.rsa.pub`: the RSA public key (PEM) that signs
+/// the repo's Alpine and FreeBSD indexes.
+pub async fn rsa_public_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParams(repo): PathParams<String>,
+) -> Result<Response, ApiError> {
+    let name = RepoName::new(&repo)?;
+    caller.repo(&state, &name, Action::Read).await?;
+    let (_, pem) = state.depot.rsa_public_key(&name).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-pem-file"),
+        )],
+        pem,
+    )
+        .into_response())
+}
+
 /// `GET /repos/{repo}/pacman.conf`: the `pacman.conf` section for this
 /// repo's database (`SigLevel = Required`), with the commands that trust
 /// its key. `?distribution=&component=` for another placement's database.

@@ -1,0 +1,326 @@
+//! The Alpine publisher: renders the signed `APKINDEX.tar.gz` of each
+//! branch, repository and architecture from the placements of `.apk`
+//! packages.
+//!
+//! Layout written (paths relative to the repo root):
+//!
+//! ```text
+//! alpine/{branch}/{repository}/{arch}/APKINDEX.tar.gz   the signed index (see depot_formats::apk)
+//! alpine/{branch}/{repository}/{arch}/{P}-{V}.apk       each package, by the name apk fetches
+//!                                                       (a manifest entry pointing at the
+//!                                                       package's blob)
+//! alpine/{keyname}                                      the public key (served, not in the
+//!                                                       manifest; keyname = depot-{8 hex}.rsa.pub)
+//! ```
+//!
+//! `{branch}` is the placement's distribution and `{repository}` its
+//! component, as they are: an upload with `distribution=v3.20` and
+//! `component=main` lands in `alpine/v3.20/main/`, one with no placement
+//! in the repo's defaults (`stable/main` unless set). An index is
+//! published for every architecture seen in that branch/repository's
+//! packages plus `x86_64` and `aarch64`; `noarch` packages are in each.
+//! Every uploaded version is listed (apk picks the newest itself, as with
+//! Alpine's own repositories, which keep one); when a name and version is
+//! there both for the architecture and as `noarch`, the architecture's
+//! wins.
+//!
+//! The index is signed with the server's RSA key twice, as abuild-sign
+//! does: `.SIGN.RSA256.{keyname}` (SHA-256, read by apk-tools 2.12 and
+//! later) first and `.SIGN.RSA.{keyname}` (SHA-1, for older apk-tools)
+//! second; apk uses the first signature whose key it trusts. The key is
+//! made the first time an index is rendered (see
+//! [`crate::Depot::rsa_key`]), so a repository without Alpine packages
+//! never needs one and publishes no `alpine/` tree.
+//!
+//! apk checks the signature over the whole compressed index stream, so an
+//! index cannot grow by appended gzip members as apt's and pacman's do: a
+//! publish renders whole every index its new placements touch (one gzip
+//! and two signatures per architecture of those branch/repositories);
+//! entries are rendered once at upload and only concatenated here. A
+//! removal, a rebuild or a change of the repo's default placement renders
+//! every index. The state for that lives in the manifest (`state.apk`).
+
+use crate::apt::RenderCtx;
+use crate::{Depot, ServiceError};
+use depot_core::{Chunk, Format, Hashes, IndexRow, Manifest, ManifestFile, PlacementId, Repo};
+use depot_formats::apk as apk_fmt;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Bump when the layout or the state's meaning changes.
+const STATE_VERSION: u32 = 1;
+
+/// Architectures every published branch/repository has an index for.
+const DEFAULT_ARCHES: [&str; 2] = ["aarch64", "x86_64"];
+
+/// The index entry stored with each apk package (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApkEntry {
+    /// The package's `APKINDEX` block.
+    pub block: String,
+    /// The package file, to serve it as `{P}-{V}.apk`.
+    pub size: u64,
+    pub hashes: Hashes,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct ApkState {
+    v: u32,
+    removal_gen: i64,
+    last_placement: i64,
+    root: (String, String),
+    /// Branch/repository pairs published.
+    views: BTreeSet<(String, String)>,
+}
+
+fn state_of(manifest: &Manifest) -> Option<ApkState> {
+    let s: ApkState = serde_json::from_value(manifest.state.get("apk")?.clone()).ok()?;
+    (s.v == STATE_VERSION).then_some(s)
+}
+
+fn set_state(manifest: &mut Manifest, state: &ApkState) {
+    if !manifest.state.is_object() {
+        manifest.state = serde_json::Value::Object(Default::default());
+    }
+    manifest.state["apk"] = serde_json::to_value(state).expect("state serializes");
+}
+
+fn root_of(repo: &Repo) -> (String, String) {
+    (
+        repo.settings.default_distribution.to_string(),
+        repo.settings.default_component.to_string(),
+    )
+}
+
+/// The directory of a branch/repository.
+pub fn view_dir(branch: &str, repository: &str) -> String {
+    format!("alpine/{branch}/{repository}")
+}
+
+/// The file name users put in `/etc/apk/keys/` for this key.
+pub fn key_name(key: &depot_sign::RsaKey) -> String {
+    format!("depot-{}.rsa.pub", &key.fingerprint()[..8])
+}
+
+struct Row<'r> {
+    row: &'r IndexRow,
+    entry: ApkEntry,
+}
+
+fn parse_rows(rows: &[IndexRow]) -> Result<Vec<Row<'_>>, ServiceError> {
+    rows.iter()
+        .map(|r| {
+            let entry: ApkEntry = serde_json::from_str(&r.index_entry).map_err(|e| {
+                ServiceError::Internal(format!(
+                    "stored apk index entry of placement {} is unreadable: {e}",
+                    r.placement_id
+                ))
+            })?;
+            Ok(Row { row: r, entry })
+        })
+        .collect()
+}
+
+fn view_of(r: &IndexRow) -> (String, String) {
+    (r.distribution.to_string(), r.component.to_string())
+}
+
+/// Renders the apk part of the next manifest on top of `manifest`.
+pub async fn render(
+    ctx: &mut RenderCtx<'_>,
+    depot: &Depot,
+    repo: &Repo,
+    mut manifest: Manifest,
+) -> Result<Manifest, ServiceError> {
+    let prev = state_of(&manifest)
+        .filter(|s| s.removal_gen == repo.removal_gen && s.root == root_of(repo));
+    let (mut state, touched) = match prev {
+        Some(state) => {
+            let new = ctx
+                .meta
+                .index_rows(repo.id, Format::Apk, PlacementId(state.last_placement))
+                .await?;
+            if new.is_empty() {
+                return Ok(manifest);
+            }
+            let touched: BTreeSet<(String, String)> = new.iter().map(view_of).collect();
+            (state, Some(touched))
+        }
+        None => (
+            ApkState {
+                v: STATE_VERSION,
+                removal_gen: repo.removal_gen,
+                root: root_of(repo),
+                ..ApkState::default()
+            },
+            None,
+        ),
+    };
+    let rows = ctx
+        .meta
+        .index_rows(repo.id, Format::Apk, PlacementId(0))
+        .await?;
+    let parsed = parse_rows(&rows)?;
+    let views: BTreeSet<(String, String)> = parsed.iter().map(|r| view_of(r.row)).collect();
+    let render: BTreeSet<(String, String)> = match touched {
+        Some(t) => t,
+        None => {
+            manifest.files.retain(|p, _| !p.starts_with("alpine/"));
+            views.clone()
+        }
+    };
+    if !render.is_empty() {
+        let key = depot.rsa_key().await?;
+        for (branch, repository) in &render {
+            let in_view: Vec<&Row<'_>> = parsed
+                .iter()
+                .filter(|r| {
+                    r.row.distribution.as_str() == branch && r.row.component.as_str() == repository
+                })
+                .collect();
+            render_view(
+                ctx,
+                &mut manifest,
+                &key,
+                &repo.name,
+                branch,
+                repository,
+                &in_view,
+            )
+            .await?;
+        }
+    }
+    state.views = views;
+    state.last_placement = rows.iter().map(|r| r.placement_id.0).max().unwrap_or(0);
+    set_state(&mut manifest, &state);
+    Ok(manifest)
+}
+
+async fn render_view(
+    ctx: &mut RenderCtx<'_>,
+    manifest: &mut Manifest,
+    key: &depot_sign::RsaKey,
+    repo: &depot_core::RepoName,
+    branch: &str,
+    repository: &str,
+    rows: &[&Row<'_>],
+) -> Result<(), ServiceError> {
+    let dir = view_dir(branch, repository);
+    let prefix = format!("{dir}/");
+    manifest.files.retain(|p, _| !p.starts_with(&prefix));
+    let mut arches: BTreeSet<&str> = DEFAULT_ARCHES.into_iter().collect();
+    arches.extend(
+        rows.iter()
+            .map(|r| r.row.arch.as_str())
+            .filter(|a| *a != "noarch"),
+    );
+    let name = key_name(key);
+    for arch in arches {
+        // One entry per name and version: the architecture's own over
+        // noarch, then the latest placement.
+        let mut chosen: BTreeMap<(&str, &str), &Row<'_>> = BTreeMap::new();
+        for r in rows
+            .iter()
+            .filter(|r| r.row.arch == arch || r.row.arch == "noarch")
+        {
+            let k = (r.row.name.as_str(), r.row.version.as_str());
+            let better = match chosen.get(&k) {
+                None => true,
+                Some(cur) => {
+                    (r.row.arch != "noarch", r.row.placement_id)
+                        > (cur.row.arch != "noarch", cur.row.placement_id)
+                }
+            };
+            if better {
+                chosen.insert(k, r);
+            }
+        }
+        let mut text =
+            String::with_capacity(chosen.values().map(|r| r.entry.block.len() + 1).sum());
+        let arch_dir = format!("{dir}/{arch}");
+        for r in chosen.values() {
+            text.push_str(&r.entry.block);
+            text.push('\n');
+            let file = apk_fmt::file_name(&r.row.name, &r.row.version);
+            manifest.files.insert(
+                format!("{arch_dir}/{file}"),
+                ManifestFile {
+                    size: r.entry.size,
+                    hashes: r.entry.hashes.clone(),
+                    chunks: (r.entry.size > 0)
+                        .then_some(Chunk {
+                            digest: r.entry.hashes.sha256,
+                            size: r.entry.size,
+                        })
+                        .into_iter()
+                        .collect(),
+                },
+            );
+        }
+        let description = format!("{repo} {branch}/{repository}");
+        let mtime = ctx.now.0.max(0) as u64;
+        let key = key.clone();
+        let name = name.clone();
+        let bytes = tokio::task::spawn_blocking(move || {
+            apk_fmt::signed_index(&description, &text, mtime, |signed| {
+                vec![
+                    (
+                        apk_fmt::signature_member(true, &name),
+                        key.sign_sha256(signed),
+                    ),
+                    (
+                        apk_fmt::signature_member(false, &name),
+                        key.sign_sha1(signed),
+                    ),
+                ]
+            })
+        })
+        .await
+        .map_err(crate::error::join_error)?;
+        let file = ctx.chunker.single(bytes::Bytes::from(bytes)).await?;
+        manifest
+            .files
+            .insert(format!("{arch_dir}/APKINDEX.tar.gz"), file);
+    }
+    Ok(())
+}
+
+/// Characters of an apk package file name: what abuild produces, nothing
+/// a URL or a shell would need to escape.
+fn file_name_ok(name: &str) -> bool {
+    name.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._+~-".contains(&b))
+}
+
+/// Inspects a staged apk package (blocking).
+pub(crate) fn inspect_blocking(
+    path: &std::path::Path,
+    filename: depot_core::FileName,
+    size: u64,
+    hashes: Hashes,
+    limits: &apk_fmt::Limits,
+) -> Result<depot_core::NewPackage, ServiceError> {
+    if !file_name_ok(filename.as_str()) {
+        return Err(ServiceError::Invalid(format!(
+            "file name '{filename}' of an Alpine package may only contain letters, digits and . _ + ~ -"
+        )));
+    }
+    let file = std::fs::File::open(path)?;
+    let info = apk_fmt::inspect(std::io::BufReader::new(file), limits)?;
+    let entry = ApkEntry {
+        block: apk_fmt::index_entry(&info, size),
+        size,
+        hashes: hashes.clone(),
+    };
+    Ok(depot_core::NewPackage {
+        fields: apk_fmt::fields_json(&info),
+        filename,
+        size,
+        hashes,
+        format: Format::Apk,
+        name: info.name,
+        version: info.version,
+        arch: info.arch,
+        index_entry: serde_json::to_string(&entry).expect("entry serializes"),
+    })
+}
