@@ -225,7 +225,15 @@ fn write_table(out: &mut impl Write, rows: &[Vec<String>]) -> std::io::Result<()
     Ok(())
 }
 
-pub async fn token_create(config: &Config, name: &str, repo: Option<RepoName>) -> Result<()> {
+pub async fn token_create(
+    config: &Config,
+    name: &str,
+    repo: Option<RepoName>,
+    groups: &[String],
+) -> Result<()> {
+    for g in groups {
+        depot_core::image::validate_group(g).map_err(|e| anyhow::anyhow!(e))?;
+    }
     if config.server.is_some() {
         bail!(
             "tokens are managed on the data directory; run `depot token create` without --server"
@@ -240,6 +248,9 @@ pub async fn token_create(config: &Config, name: &str, repo: Option<RepoName>) -
         None => TokenScope::Admin,
     };
     let (record, secret) = depot.create_token(name, scope).await?;
+    if !groups.is_empty() {
+        depot.set_token_groups(record.id, groups).await?;
+    }
     eprintln!(
         "created token '{}'; its secret is shown only this once:",
         record.name

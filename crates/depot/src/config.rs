@@ -12,6 +12,7 @@
 //! | `max_upload_bytes` | `DEPOT_MAX_UPLOAD_BYTES` | `--max-upload-bytes` | 2 GiB |
 //! | `key_algorithm` | `DEPOT_KEY_ALGORITHM` | `--key-algorithm` | `ed25519` (or `rsa4096`) |
 //! | `log_format` | `DEPOT_LOG_FORMAT` | `--log-format` | `text` (or `json`) |
+//! | `image_download` | `DEPOT_IMAGE_DOWNLOAD` | | `proxy` (or `redirect`: `307` to a presigned URL where the blob store can presign) |
 //! | `server` | `DEPOT_SERVER` | `--server` | none: work on the data directory |
 //! | `token` | `DEPOT_TOKEN` | `--token` | none |
 //! | `meta` | `DEPOT_META` | `--meta` | `{data_dir}/depot.db` (SQLite); or `postgres://user@host/db` |
@@ -101,6 +102,23 @@ impl FromStr for LogFormat {
     }
 }
 
+/// A [`depot_core::DownloadMode`] read from text: `proxy` or `redirect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadModeSetting(pub depot_core::DownloadMode);
+
+impl FromStr for DownloadModeSetting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "proxy" => Ok(DownloadModeSetting(depot_core::DownloadMode::Proxy)),
+            "redirect" => Ok(DownloadModeSetting(depot_core::DownloadMode::Redirect)),
+            _ => Err(format!(
+                "unknown download mode {s:?} (expected proxy or redirect)"
+            )),
+        }
+    }
+}
+
 /// One source of settings; `None` means "not set here".
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,6 +129,8 @@ pub struct Layer {
     #[serde(default, deserialize_with = "de_from_str")]
     pub key_algorithm: Option<KeyAlgorithm>,
     pub log_format: Option<LogFormat>,
+    #[serde(default, deserialize_with = "de_from_str")]
+    pub image_download: Option<DownloadModeSetting>,
     pub server: Option<String>,
     pub token: Option<Secret>,
     pub meta: Option<StoreUrl>,
@@ -177,6 +197,7 @@ impl Layer {
             max_upload_bytes: parse("DEPOT_MAX_UPLOAD_BYTES", get("DEPOT_MAX_UPLOAD_BYTES"))?,
             key_algorithm: parse("DEPOT_KEY_ALGORITHM", get("DEPOT_KEY_ALGORITHM"))?,
             log_format: parse("DEPOT_LOG_FORMAT", get("DEPOT_LOG_FORMAT"))?,
+            image_download: parse("DEPOT_IMAGE_DOWNLOAD", get("DEPOT_IMAGE_DOWNLOAD"))?,
             server: get("DEPOT_SERVER"),
             token: get("DEPOT_TOKEN").map(Secret::new),
             meta: get("DEPOT_META").map(StoreUrl::new),
@@ -198,6 +219,7 @@ impl Layer {
             max_upload_bytes: higher.max_upload_bytes.or(self.max_upload_bytes),
             key_algorithm: higher.key_algorithm.or(self.key_algorithm),
             log_format: higher.log_format.or(self.log_format),
+            image_download: higher.image_download.or(self.image_download),
             server: higher.server.or(self.server),
             token: higher.token.or(self.token),
             meta: higher.meta.or(self.meta),
@@ -219,6 +241,8 @@ pub struct Config {
     pub max_upload_bytes: u64,
     pub key_algorithm: KeyAlgorithm,
     pub log_format: LogFormat,
+    /// How image downloads are served (docs/images.md).
+    pub image_download: depot_core::DownloadMode,
     /// Base URL of a depot server: the CLI works remotely when set.
     pub server: Option<String>,
     pub token: Option<Secret>,
@@ -265,6 +289,7 @@ impl Config {
                 .unwrap_or_else(|| depot_service::ServiceConfig::default().max_upload_bytes),
             key_algorithm: layer.key_algorithm.unwrap_or_default(),
             log_format: layer.log_format.unwrap_or_default(),
+            image_download: layer.image_download.map(|d| d.0).unwrap_or_default(),
             server: layer.server.map(|s| s.trim().to_string()),
             token: layer.token,
             stores: depot_service::StoreUrls {
@@ -442,6 +467,22 @@ log_format = "json"
         assert_eq!(c.data_dir, PathBuf::from("/a"));
         let c = Config::load(Some(&b), &vars, Layer::default()).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/b"));
+    }
+
+    #[test]
+    fn image_download_from_file_or_env() {
+        let c =
+            Config::resolve(Layer::from_toml("image_download = \"redirect\"\n").unwrap()).unwrap();
+        assert_eq!(c.image_download, depot_core::DownloadMode::Redirect);
+        let c = Config::load(
+            None,
+            env(&[("DEPOT_IMAGE_DOWNLOAD", "proxy")]),
+            Layer::default(),
+        )
+        .unwrap();
+        assert_eq!(c.image_download, depot_core::DownloadMode::Proxy);
+        let err = Layer::from_toml("image_download = \"sideways\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("sideways"), "{err:#}");
     }
 
     #[test]

@@ -171,6 +171,10 @@ enum TokenCommand {
         /// Limit the token to reading and writing this repository (default: admin).
         #[arg(long)]
         repo: Option<RepoName>,
+        /// A group the token's user is in (repeatable); images shared with
+        /// `group:NAME` are visible to it.
+        #[arg(long = "group", value_name = "NAME")]
+        groups: Vec<String>,
     },
 }
 
@@ -253,8 +257,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Delete { repo } => commands::delete(&config, &repo).await,
             Command::Rebuild { repo } => commands::rebuild(&config, &repo).await,
             Command::List { repo, json } => commands::list(&config, repo.as_ref(), json).await,
-            Command::Token(TokenCommand::Create { name, repo }) => {
-                commands::token_create(&config, &name, repo).await
+            Command::Token(TokenCommand::Create { name, repo, groups }) => {
+                commands::token_create(&config, &name, repo, &groups).await
             }
             Command::Migrate => commands::migrate(&config).await,
             Command::Gc { grace, json } => commands::gc(&config, grace, json).await,

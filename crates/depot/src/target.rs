@@ -269,6 +269,7 @@ async fn open_with(config: &Config, defaults: ServiceConfig) -> Result<Depot> {
     let service = ServiceConfig {
         max_upload_bytes: config.max_upload_bytes,
         key_algorithm: config.key_algorithm,
+        image_download: config.image_download,
         ..defaults
     };
     if config.stores.is_embedded() {
