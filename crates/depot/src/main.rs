@@ -1,5 +1,5 @@
 //! `depot`: the server (`depot serve`), the command-line client
-//! (`depot create|add|remove|delete|rebuild|list|token`) and maintenance
+//! (`depot create|add|remove|delete|rebuild|list|token|image`) and maintenance
 //! (`depot migrate|gc`).
 //!
 //! The verbs work directly on the data directory by default, also while a
@@ -9,6 +9,7 @@
 
 mod commands;
 mod config;
+mod images;
 mod serve;
 mod target;
 
@@ -121,6 +122,9 @@ enum Command {
     /// Manage API tokens (on the data directory).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// VM images and other artifacts with a UUID (docs/images.md).
+    #[command(subcommand)]
+    Image(images::ImageCommand),
     /// Bring the metadata database's schema up to date and report what was applied.
     Migrate,
     /// Delete blobs that no package and no stored publication references and
@@ -260,6 +264,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Token(TokenCommand::Create { name, repo, groups }) => {
                 commands::token_create(&config, &name, repo, &groups).await
             }
+            Command::Image(cmd) => images::run(&config, cmd).await,
             Command::Migrate => commands::migrate(&config).await,
             Command::Gc { grace, json } => commands::gc(&config, grace, json).await,
         }

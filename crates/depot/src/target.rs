@@ -300,7 +300,7 @@ pub fn placement(value: Option<&str>) -> Result<Option<PlacementName>> {
 pub struct Remote {
     base: Url,
     token: Option<Secret>,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Remote {
@@ -354,7 +354,7 @@ impl Remote {
 
     /// `base` plus percent-encoded `segments` (an empty last segment gives a
     /// trailing slash).
-    fn url(&self, segments: &[&str]) -> Url {
+    pub(crate) fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         {
             let mut path = url.path_segments_mut().expect("http URLs have a path");
@@ -366,7 +366,7 @@ impl Remote {
 
     /// Sends with the token and turns error responses into errors carrying
     /// the server's message.
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
         let request = match &self.token {
             Some(token) => request.bearer_auth(token.expose()),
             None => request,
