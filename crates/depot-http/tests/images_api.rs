@@ -812,3 +812,108 @@ async fn bad_input_changes_nothing() {
         .json();
     assert_eq!(history.as_array().unwrap().len(), 1);
 }
+
+/// Uploads past the size limit are `413` and store nothing.
+#[tokio::test]
+async fn oversize_uploads_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServiceConfig {
+        max_upload_bytes: 1000,
+        xz_delay: None,
+        ..ServiceConfig::default()
+    };
+    let depot = Depot::open_data_dir(dir.path(), config).await.unwrap();
+    let (_, admin) = depot.create_token("root", TokenScope::Admin).await.unwrap();
+    let s = Server {
+        app: router(depot.clone(), HttpOptions::new(1000)),
+        depot,
+        admin,
+        _dir: dir,
+    };
+    let id = s.image(&s.admin.clone(), "small", "private", b"ok").await;
+    // Announced too large: refused before reading.
+    let reply = s
+        .create(Some(&s.admin), json!({"name": "big"}), &[0u8; 5000])
+        .await
+        .expect(StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(reply.error_code(), "too_large");
+    // Streamed without a length: refused once past the limit.
+    let body = Body::from_stream(futures::stream::iter(
+        (0..10).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![1u8; 500]))),
+    ));
+    s.req(
+        Some(&s.admin),
+        Method::PUT,
+        &format!("/images/{id}/file"),
+        &[],
+        body,
+    )
+    .await
+    .expect(StatusCode::PAYLOAD_TOO_LARGE);
+    let img = s
+        .get(Some(&s.admin), &format!("/images/{id}"))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(img["version"], 1);
+    assert_eq!(s.depot.blobs().list().await.unwrap().len(), 1);
+}
+
+/// With `image_download = redirect` on S3, a download the caller may make
+/// is a `307` to a presigned URL that serves the bytes; one it may not
+/// make is a `404`, never a redirect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_redirects_after_the_access_check() {
+    let moto = depot_store::conformance::MotoServer::start();
+    moto.create_bucket("images");
+    let dir = tempfile::tempdir().unwrap();
+    let urls = depot_service::StoreUrls {
+        meta: None,
+        blobs: Some("s3://images/depot".into()),
+        s3: moto.options(),
+    };
+    let config = ServiceConfig {
+        image_download: depot_core::DownloadMode::Redirect,
+        xz_delay: None,
+        ..ServiceConfig::default()
+    };
+    let depot = Depot::open_urls(dir.path(), &urls, config).await.unwrap();
+    let (_, admin) = depot.create_token("root", TokenScope::Admin).await.unwrap();
+    let s = Server {
+        app: router(depot.clone(), HttpOptions::default()),
+        depot,
+        admin,
+        _dir: dir,
+    };
+    let alice = s.user("alice", &[]).await;
+    let bytes = qcow2(10_000, 5);
+    let private = s.image(&alice, "p", "private", &bytes).await;
+    let public = s.image(&alice, "q", "public", &bytes).await;
+
+    let reply = s
+        .get(Some(&alice), &format!("/images/{private}/file"))
+        .await
+        .expect(StatusCode::TEMPORARY_REDIRECT);
+    let location = reply.headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(location.contains("X-Amz-Signature="), "{location}");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let fetched = http.get(&location).send().await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert!(fetched.bytes().await.unwrap() == bytes);
+
+    let hidden = s
+        .get(None, &format!("/images/{private}/file"))
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    assert!(hidden.headers.get(header::LOCATION).is_none());
+    s.get(None, &format!("/images/{public}/file"))
+        .await
+        .expect(StatusCode::TEMPORARY_REDIRECT);
+}
