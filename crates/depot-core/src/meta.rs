@@ -259,6 +259,22 @@ pub trait MetaStore: Send + Sync + 'static {
         blob: &ImageBlob,
         now: Timestamp,
     ) -> Result<Image, MetaError>;
+    /// Creates image `new_id`, owned by `owner`, as a copy of the current
+    /// version of `source`: the same file (blob), description and metadata;
+    /// `name` (default: the source's) and `visibility`; version 1 and
+    /// `copied_from = source`. One transaction, so at every instant the
+    /// source or the copy references the blob (gc never sees it orphaned).
+    /// Errors: `NotFound` if `source` does not exist, `AlreadyExists` if
+    /// `new_id` is taken (nothing written either way).
+    async fn copy_image(
+        &self,
+        source: ImageId,
+        new_id: ImageId,
+        owner: &str,
+        name: Option<&str>,
+        visibility: &Visibility,
+        now: Timestamp,
+    ) -> Result<Image, MetaError>;
     /// Every version of the image, newest first (the first entry is the
     /// current file). Empty if there is no such image.
     async fn image_history(&self, id: ImageId) -> Result<Vec<ImageVersion>, MetaError>;

@@ -293,20 +293,22 @@ impl Depot {
         if let Some(n) = &name {
             image::validate_name(n).map_err(invalid)?;
         }
-        let source = self.image_for(token, id, ImageAccess::Read).await?;
+        self.image_for(token, id, ImageAccess::Read).await?;
         let mut raw = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut raw);
-        let new = NewImage {
-            id: ImageId::from_random(raw),
-            name: name.unwrap_or(source.name),
-            description: source.description,
-            owner,
-            visibility: visibility.unwrap_or(Visibility::Private),
-            metadata: source.metadata,
-            blob: source.blob,
-            copied_from: Some(id),
-        };
-        Ok(self.meta().create_image(&new, Timestamp::now()).await?)
+        // One store transaction: the blob stays referenced throughout, also
+        // if the source is deleted meanwhile (gc never sees it orphaned).
+        Ok(self
+            .meta()
+            .copy_image(
+                id,
+                ImageId::from_random(raw),
+                &owner,
+                name.as_deref(),
+                &visibility.unwrap_or(Visibility::Private),
+                Timestamp::now(),
+            )
+            .await?)
     }
 
     /// Deletes the image and its history (owner or admin). Blobs no other

@@ -234,13 +234,50 @@ pub(super) async fn images_versions_and_history(s: Store) {
     );
     assert!(s.image_history(id(9)).await.unwrap().is_empty());
 
-    // A copy: a new id with the same blob, its own history.
-    let mut copy = new_image(2, "alpha copy", "bob", Visibility::Private);
-    copy.blob = img.blob.clone();
-    copy.copied_from = Some(id(1));
-    let c = s.create_image(&copy, t1).await.unwrap();
+    // A copy: a new id with the current blob, its own history.
+    let c = s
+        .copy_image(id(1), id(2), "bob", Some("alpha copy"), &group("qa"), t1)
+        .await
+        .unwrap();
     assert_eq!((c.version, c.copied_from), (1, Some(id(1))));
-    assert_eq!(c.blob.hashes, img.blob.hashes);
+    assert_eq!(
+        c.blob, img.blob,
+        "{TAG} a copy has the source's current file"
+    );
+    assert_eq!(
+        (c.name.as_str(), c.owner.as_str(), &c.visibility),
+        ("alpha copy", "bob", &group("qa"))
+    );
+    assert_eq!(
+        (&c.description, &c.metadata),
+        (&img.description, &img.metadata)
+    );
+    assert_eq!((c.created_at, c.updated_at), (t1, t1));
+    assert_eq!(s.image_history(id(2)).await.unwrap().len(), 1);
+    let c3 = s
+        .copy_image(id(1), id(3), "carol", None, &Visibility::Private, t1)
+        .await
+        .unwrap();
+    assert_eq!(
+        c3.name, "alpha",
+        "{TAG} a copy keeps the name unless given one"
+    );
+    assert!(s.delete_image(id(3)).await.unwrap());
+    match s
+        .copy_image(id(1), id(2), "bob", None, &Visibility::Private, t1)
+        .await
+    {
+        Err(MetaError::AlreadyExists(_)) => {}
+        other => panic!("{TAG} copying onto a taken id must be AlreadyExists, got {other:?}"),
+    }
+    match s
+        .copy_image(id(9), id(4), "bob", None, &Visibility::Private, t1)
+        .await
+    {
+        Err(MetaError::NotFound(_)) => {}
+        other => panic!("{TAG} copying a missing image must be NotFound, got {other:?}"),
+    }
+    assert_eq!(s.get_image(id(4)).await.unwrap(), None);
 
     let mut digests = s.image_blob_digests().await.unwrap();
     digests.sort();

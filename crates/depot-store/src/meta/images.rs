@@ -162,6 +162,63 @@ impl SqlMetaStore {
         finish(tx, result).await
     }
 
+    pub(super) async fn images_copy(
+        &self,
+        source: ImageId,
+        new_id: ImageId,
+        owner: &str,
+        name: Option<&str>,
+        visibility: &Visibility,
+        now: Timestamp,
+    ) -> Result<Image, MetaError> {
+        let mut tx = self.write_tx().await?;
+        let result = async {
+            if self.backend == super::Backend::Postgres {
+                // Hold off a concurrent delete of the source until the copy
+                // is committed (SQLite writers are serialised anyway).
+                sqlx::query("SELECT id FROM images WHERE id = $1 FOR SHARE")
+                    .bind(source.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_sqlx)?;
+            }
+            let src = fetch(&mut tx, source)
+                .await?
+                .ok_or_else(|| not_found(source))?;
+            let taken = sqlx::query("SELECT id FROM images WHERE id = $1")
+                .bind(new_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_sqlx)?;
+            if taken.is_some() {
+                return Err(MetaError::AlreadyExists(format!("image {new_id}")));
+            }
+            sqlx::query(
+                "INSERT INTO images (id, name, description, owner, visibility, visible_group, \
+                 metadata_json, version, copied_from, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $9)",
+            )
+            .bind(new_id.to_string())
+            .bind(name.unwrap_or(&src.name))
+            .bind(src.description.as_str())
+            .bind(owner)
+            .bind(visibility.kind())
+            .bind(visibility.group().map(str::to_string))
+            .bind(to_json(&src.metadata, "image metadata")?)
+            .bind(source.to_string())
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx)?;
+            insert_version(&mut tx, new_id, 1, &src.blob, now).await?;
+            fetch(&mut tx, new_id)
+                .await?
+                .ok_or_else(|| MetaError::Backend("image vanished inside its transaction".into()))
+        }
+        .await;
+        finish(tx, result).await
+    }
+
     pub(super) async fn images_get(&self, id: ImageId) -> Result<Option<Image>, MetaError> {
         let mut conn = self.pool.acquire().await.map_err(map_sqlx)?;
         fetch(&mut conn, id).await

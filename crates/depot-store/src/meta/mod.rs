@@ -5,7 +5,7 @@ mod migrate;
 
 use depot_core::digest::{Hashes, Sha256};
 use depot_core::image::{
-    Image, ImageBlob, ImageFilter, ImageId, ImageUpdate, ImageVersion, NewImage,
+    Image, ImageBlob, ImageFilter, ImageId, ImageUpdate, ImageVersion, NewImage, Visibility,
 };
 use depot_core::meta::{MetaError, MetaStore, PackageUpdate};
 use depot_core::model::*;
@@ -1271,6 +1271,18 @@ impl MetaStore for SqlMetaStore {
         now: Timestamp,
     ) -> Result<Image, MetaError> {
         self.images_new_version(id, expected, blob, now).await
+    }
+
+    async fn copy_image(
+        &self,
+        source: ImageId,
+        new_id: ImageId,
+        owner: &str,
+        name: Option<&str>,
+        visibility: &Visibility,
+        now: Timestamp,
+    ) -> Result<Image, MetaError> {
+        self.images_copy(source, new_id, owner, name, visibility, now).await
     }
 
     async fn image_history(&self, id: ImageId) -> Result<Vec<ImageVersion>, MetaError> {
