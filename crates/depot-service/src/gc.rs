@@ -19,7 +19,10 @@
 //! 2. a writer references only blobs it stored within its own operation:
 //!    an upload puts the package blob, then commits the row; a publish puts
 //!    its new chunks, then commits the publication (chunks it reuses belong
-//!    to the publication it extends, which gc sees). A put that finds the
+//!    to the publication it extends, which gc sees); an image upload or
+//!    overwrite puts its blob, then commits the version; an image copy
+//!    takes over the source's blob in the same transaction that reads it,
+//!    so one of the two references it at every instant. A put that finds the
 //!    digest already stored refreshes an old blob (the BlobStore's "refresh
 //!    on reuse" contract), so in every case the blob is younger than the
 //!    grace period when the reference is committed, as long as the grace
