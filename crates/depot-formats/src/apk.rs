@@ -236,7 +236,7 @@ fn segment_members(bytes: &[u8], what: &str) -> Result<Vec<(String, Vec<u8>)>, F
             continue;
         }
         index += 1;
-        let name = check_entry(&entry, index)?;
+        let name = check_entry(&entry, index, false)?;
         let mut data = Vec::new();
         if kind.is_file() {
             entry.read_to_end(&mut data).map_err(corrupt)?;
@@ -443,7 +443,7 @@ fn scan_data<R: Read>(r: &mut Bounded<R>, limits: &Limits) -> Result<u64, ScanEr
                     limits.max_files
                 ))));
             }
-            check_entry(&entry, members).map_err(ScanError::Format)?;
+            check_entry(&entry, members, false).map_err(ScanError::Format)?;
         }
     }
     // The tar crate stops at the first zero block or at the end of the

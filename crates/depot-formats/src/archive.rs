@@ -78,8 +78,13 @@ impl<R: Read> Read for Bounded<R> {
 }
 
 /// A tar member name, validated: UTF-8, not empty, no control
-/// characters, relative, no `..` component.
-pub(crate) fn member_name(raw: &[u8], index: u64) -> Result<String, FormatError> {
+/// characters, relative (unless `absolute_ok`: FreeBSD packages store
+/// absolute paths), no `..` component.
+pub(crate) fn member_name(
+    raw: &[u8],
+    index: u64,
+    absolute_ok: bool,
+) -> Result<String, FormatError> {
     let invalid = FormatError::Invalid;
     let name = std::str::from_utf8(raw).map_err(|_| {
         invalid(format!(
@@ -96,7 +101,7 @@ pub(crate) fn member_name(raw: &[u8], index: u64) -> Result<String, FormatError>
             clip(name)
         )));
     }
-    if name.starts_with('/') {
+    if name.starts_with('/') && !absolute_ok {
         return Err(invalid(format!(
             "tar member '{}' has an absolute path; a package's paths are relative to the root",
             clip(name)
@@ -115,12 +120,13 @@ pub(crate) fn member_name(raw: &[u8], index: u64) -> Result<String, FormatError>
 pub(crate) fn check_entry<R: Read>(
     entry: &tar::Entry<'_, R>,
     index: u64,
+    absolute_ok: bool,
 ) -> Result<String, FormatError> {
-    let name = member_name(&entry.path_bytes(), index)?;
+    let name = member_name(&entry.path_bytes(), index, absolute_ok)?;
     if entry.header().entry_type() == tar::EntryType::Link
         && let Some(target) = entry.link_name_bytes()
     {
-        member_name(&target, index).map_err(|e| match e {
+        member_name(&target, index, absolute_ok).map_err(|e| match e {
             FormatError::Invalid(m) => {
                 FormatError::Invalid(format!("hard link '{}': its target {m}", clip(&name)))
             }

@@ -14,12 +14,15 @@
 //!
 //! An Alpine package is a gzip stream whose tar's first member is a
 //! `.SIGN.*` signature or `.PKGINFO` (see [`crate::apk`]); the start of
-//! the stream is decompressed to see it.
+//! the stream is decompressed to see it. A FreeBSD package is a tar
+//! (compressed or not) whose first member is `+COMPACT_MANIFEST` or
+//! `+MANIFEST`.
 //!
 //! Anything else is a generic [`Format::File`]...
 //!
 //! ...unless the name says `.deb` (or `.udeb`, `.ddeb`), `.rpm` or
-//! `.pkg.tar*`, or `.apk` (unless it is a zip: an Android package): then the
+//! `.pkg.tar*`, `.apk` (unless it is a zip: an Android package) or `.pkg`
+//! (unless it is a zip or a macOS xar installer): then the
 //! file is treated as a package of that format whatever its bytes, so that
 //! a broken or truncated `.deb` or `.rpm` is refused by
 //! [`crate::deb::inspect`] or [`crate::rpm::inspect`] with a precise error
@@ -50,6 +53,11 @@ pub fn sniff(head: &[u8], filename: &str) -> Format {
         Format::Pacman
     } else if crate::apk::is_package_name(filename) && !head.starts_with(ZIP_MAGIC) {
         Format::Apk
+    } else if crate::freebsd::is_package_name(filename)
+        && !head.starts_with(ZIP_MAGIC)
+        && !head.starts_with(b"xar!")
+    {
+        Format::Freebsd
     } else {
         Format::File
     }
@@ -66,9 +74,19 @@ fn by_first_member(head: &[u8], filename: &str) -> Option<Format> {
     if crate::pacman::is_package_name(filename) {
         return None;
     }
-    let name = first_member_name(head)?;
+    let name = match first_member_name(head) {
+        Some(n) => n,
+        None if head.get(257..262) == Some(b"ustar") => {
+            let n = &head[..100];
+            n[..n.iter().position(|&b| b == 0).unwrap_or(100)].to_vec()
+        }
+        None => return None,
+    };
     if head.starts_with(b"\x1f\x8b") && (name.starts_with(b".SIGN.") || name == b".PKGINFO") {
         return Some(Format::Apk);
+    }
+    if name == b"+COMPACT_MANIFEST" || name == b"+MANIFEST" {
+        return Some(Format::Freebsd);
     }
     None
 }

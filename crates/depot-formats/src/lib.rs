@@ -19,6 +19,10 @@
 //! - [`apk`]: Alpine Linux packages: [`apk::inspect`] reads and validates
 //!   an `.apk` (v2), [`apk::index_entry`] renders its `APKINDEX` block,
 //!   [`apk::signed_index`] writes a signed `APKINDEX.tar.gz`.
+//! - [`freebsd`]: FreeBSD packages: [`freebsd::inspect`] reads and
+//!   validates a `.pkg`, [`freebsd::catalogue_entry`] renders its
+//!   `packagesite.yaml` line, [`freebsd::signed_archive`] packs a signed
+//!   catalogue as `pkg repo` does.
 //! - [`apt`]: an apt repository's `Release` file.
 //! - [`deb822`]: the `Field: value` syntax those files share.
 //!
@@ -33,6 +37,7 @@ pub mod deb;
 pub mod deb822;
 pub mod detect;
 mod error;
+pub mod freebsd;
 pub mod pacman;
 pub mod rpm;
 

@@ -19,6 +19,7 @@
 //! | GET, HEAD | `/repos/{repo}/rpm/{dist}/{comp}/{*rest}` | [`published::rpm_tree`] |
 //! | GET, HEAD | `/repos/{repo}/pacman/{arch}/{file}` | [`published::pacman_tree`] |
 //! | GET, HEAD | `/repos/{repo}/alpine/{*path}` | [`published::alpine_tree`] (and `alpine/repositories`) |
+//! | GET, HEAD | `/repos/{repo}/freebsd/{*path}` | [`published::freebsd_tree`] (and `freebsd/repo.conf`) |
 //! | GET | `/repos/{repo}/key.rsa.pub` | [`published::rsa_public_key`] |
 //! | GET | `/repos/{repo}/config.repo` | [`published::repo_file`] |
 //! | GET | `/repos/{repo}/pacman.conf` | [`published::pacman_conf`] |
@@ -107,6 +108,10 @@ pub fn router(depot: Depot, opts: HttpOptions) -> Router {
             get(published::pacman_tree),
         )
         .route("/repos/{repo}/alpine/{*path}", get(published::alpine_tree))
+        .route(
+            "/repos/{repo}/freebsd/{*path}",
+            get(published::freebsd_tree),
+        )
         .route("/repos/{repo}/key.rsa.pub", get(published::rsa_public_key))
         .route("/repos/{repo}/config.repo", get(published::repo_file))
         .route("/repos/{repo}/pacman.conf", get(published::pacman_conf))

@@ -32,6 +32,7 @@ impl Depot {
         let rpm_limits = self.inner.config.rpm_limits;
         let pacman_limits = self.inner.config.pacman_limits;
         let apk_limits = self.inner.config.apk_limits;
+        let freebsd_limits = self.inner.config.freebsd_limits;
         let signer = self.inner.signer.clone();
         let keep_sig = previous
             .filter(|p| p.format == Format::Pacman)
@@ -101,9 +102,7 @@ impl Depot {
                 // `sniff` classes every `*.deb` name as Deb, so a corrupt
                 // package gets inspect's precise refusal, not storage as a file.
                 Format::Apk => crate::apk::inspect_blocking(&path, filename, size, hashes, &apk_limits),
-                Format::Freebsd => Err(ServiceError::Invalid(
-                    "FreeBSD packages are not supported yet".into(),
-                )),
+                Format::Freebsd => crate::freebsd::inspect_blocking(&path, filename, size, hashes, &freebsd_limits),
                 Format::File => Ok(NewPackage {
                         filename,
                         size,

@@ -14,6 +14,7 @@ pub mod auth;
 mod chunks;
 mod download;
 mod error;
+mod freebsd;
 mod gc;
 pub mod images;
 mod inspect;
@@ -71,6 +72,7 @@ pub struct ServiceConfig {
     pub rpm_limits: depot_formats::rpm::Limits,
     pub pacman_limits: depot_formats::pacman::Limits,
     pub apk_limits: depot_formats::apk::Limits,
+    pub freebsd_limits: depot_formats::freebsd::Limits,
     /// Size of the RSA key generated the first time an Alpine or FreeBSD
     /// index is rendered (4096; tests use 2048, which is faster to make).
     pub rsa_key_bits: usize,
@@ -96,6 +98,7 @@ impl Default for ServiceConfig {
             rpm_limits: depot_formats::rpm::Limits::default(),
             pacman_limits: depot_formats::pacman::Limits::default(),
             apk_limits: depot_formats::apk::Limits::default(),
+            freebsd_limits: depot_formats::freebsd::Limits::default(),
             rsa_key_bits: 4096,
             origin: "depot".to_string(),
             xz_delay: Some(Duration::from_secs(5)),
@@ -977,6 +980,46 @@ impl Depot {
              #   wget -O /etc/apk/keys/{key_name} {base}/repos/{name}/alpine/{key_name}\n\
              {base}/repos/{name}/{}\n",
             apk::view_dir(dist.as_str(), comp.as_str())
+        ))
+    }
+
+    /// A file of the repo's FreeBSD trees (`/repos/{repo}/freebsd/{path}`):
+    /// `{ABI}/meta.conf`, `{ABI}/packagesite.pkg`, `{ABI}/All/{file}`, ...
+    /// for the default placement, `{dist}/{comp}/{ABI}/...` for others.
+    pub async fn freebsd_file(
+        &self,
+        repo: &RepoName,
+        path: &RelPath,
+        range: Option<Range<u64>>,
+    ) -> Result<Download, ServiceError> {
+        let r = self.repo(repo).await?;
+        tree::published_file(self, &r, &format!("freebsd/{}", path.as_str()), range).await
+    }
+
+    /// A pkg repository configuration (`/usr/local/etc/pkg/repos/{repo}.conf`)
+    /// for the repo's FreeBSD tree at the given placement (the repo's
+    /// default when `None`), with the command that installs the key.
+    pub async fn pkg_repo_conf(
+        &self,
+        name: &RepoName,
+        base: &str,
+        distribution: Option<&PlacementName>,
+        component: Option<&PlacementName>,
+    ) -> Result<String, ServiceError> {
+        let repo = self.repo(name).await?;
+        let dist = distribution.unwrap_or(&repo.settings.default_distribution);
+        let comp = component.unwrap_or(&repo.settings.default_component);
+        let tree = freebsd::tree_prefix(&repo, dist.as_str(), comp.as_str());
+        let key = format!("/usr/local/etc/ssl/depot-{name}.pub");
+        Ok(format!(
+            "# Install the repository key first:\n\
+             #   fetch -o {key} {base}/repos/{name}/key.rsa.pub\n\
+             {name}: {{\n\
+             \x20 url: \"{base}/repos/{name}/{tree}${{ABI}}\",\n\
+             \x20 signature_type: \"pubkey\",\n\
+             \x20 pubkey: \"{key}\",\n\
+             \x20 enabled: yes\n\
+             }}\n"
         ))
     }
 

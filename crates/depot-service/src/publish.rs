@@ -93,6 +93,7 @@ impl Depot {
             let manifest =
                 pacman::render(&mut ctx, &repo, manifest, &self.inner.pacman_names).await?;
             let manifest = crate::apk::render(&mut ctx, self, &repo, manifest).await?;
+            let manifest = crate::freebsd::render(&mut ctx, self, &repo, manifest).await?;
             ctx.chunker.flush(&manifest).await?;
             let rendered = std::time::Instant::now();
             let expected = pointer.map(|p| p.0);

@@ -42,12 +42,18 @@
 //!
 //! See the [`apk_builder`] module: `.apk` v2 as abuild lays it out, with
 //! [`apk_bomb`] for bad-input tests.
+//!
+//! # The FreeBSD packages [`FreebsdBuilder`] writes
+//!
+//! See the [`freebsd_builder`] module: `.pkg` as `pkg create` lays it out.
 
 pub mod apk_builder;
+pub mod freebsd_builder;
 pub mod pacman_builder;
 pub mod rpm_builder;
 
 pub use apk_builder::{ApkBuilder, apk_bomb};
+pub use freebsd_builder::FreebsdBuilder;
 pub use pacman_builder::{PacmanBuilder, pacman_bomb, write_pacman_corpus};
 pub use rpm::IndexData;
 pub use rpm_builder::{RpmBuilder, RpmLayout, rpm_layout, write_rpm_corpus};

@@ -131,6 +131,52 @@ pub async fn alpine_tree(
     .await
 }
 
+/// `GET|HEAD /repos/{repo}/freebsd/{*path}`: the FreeBSD trees, as pkg
+/// fetches them from `url: http://HOST/repos/{repo}/freebsd/${ABI}`:
+/// `{ABI}/meta.conf`, `{ABI}/packagesite.pkg` (and `.txz`), `{ABI}/data.pkg`,
+/// `{ABI}/All/{name}-{version}.pkg`; other placements under
+/// `{dist}/{comp}/{ABI}/`. `freebsd/repo.conf` is the pkg repository
+/// configuration for the repo's default placement
+/// (`?distribution=&component=` for another).
+pub async fn freebsd_tree(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    PathParams((repo, path)): PathParams<(String, String)>,
+    crate::extract::QueryParams(query): crate::extract::QueryParams<RepoFileQuery>,
+) -> Result<Response, ApiError> {
+    let name = RepoName::new(&repo)?;
+    caller.repo(&state, &name, Action::Read).await?;
+    if path == "repo.conf" {
+        let dist = query
+            .distribution
+            .map(|d| PlacementName::new(&d))
+            .transpose()?;
+        let comp = query
+            .component
+            .map(|c| PlacementName::new(&c))
+            .transpose()?;
+        let base = external_base(&headers);
+        let text = state
+            .depot
+            .pkg_repo_conf(&name, &base, dist.as_ref(), comp.as_ref())
+            .await?;
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
+            text,
+        )
+            .into_response());
+    }
+    let path = RelPath::new(&path)?;
+    download::serve(&headers, Caching::Revalidate, |range| {
+        state.depot.freebsd_file(&name, &path, range)
+    })
+    .await
+}
+
 /// `GET /repos/{repo}/key.rsa.pub`: the RSA public key (PEM) that signs
 /// the repo's Alpine and FreeBSD indexes.
 pub async fn rsa_public_key(

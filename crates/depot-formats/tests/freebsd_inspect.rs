@@ -1,0 +1,224 @@
+//! Reading FreeBSD `.pkg` files: the manifest fields and the catalogue
+//! line, every compression pkg writes, and every kind of bad input
+//! refused with the right error.
+
+use depot_formats::FormatError;
+use depot_formats::freebsd::{self, FreebsdInfo, Limits};
+use depot_testkit::{Compression, FreebsdBuilder};
+
+fn inspect(bytes: &[u8]) -> Result<FreebsdInfo, FormatError> {
+    freebsd::inspect(bytes, &Limits::default())
+}
+
+fn refused(bytes: &[u8]) -> FormatError {
+    match inspect(bytes) {
+        Ok(info) => panic!("accepted: {info:?}"),
+        Err(e) => e,
+    }
+}
+
+fn hello() -> FreebsdBuilder {
+    FreebsdBuilder::new("hello", "2.12.1_1", "FreeBSD:14:amd64")
+        .depends("gettext-runtime", "0.22.5")
+        .set("shlibs_required", "[\"libintl.so.8\"]")
+        .file("/usr/local/bin/hello", b"\x7fELF hello")
+        .file("/usr/local/share/doc/hello/README", b"hi\n")
+}
+
+#[test]
+fn reads_every_compression() {
+    for c in Compression::ALL {
+        let b = hello().compression(c);
+        let info = inspect(&b.build()).unwrap_or_else(|e| panic!("{c:?}: {e}"));
+        assert_eq!(info.name, "hello");
+        assert_eq!(info.version, "2.12.1_1");
+        assert_eq!(info.origin, "misc/hello");
+        assert_eq!(info.abi, "FreeBSD:14:amd64");
+        assert_eq!(info.prefix, "/usr/local");
+        assert_eq!(info.flatsize, 13);
+        assert_eq!(info.file_count, 4);
+        let compact: serde_json::Value = serde_json::from_slice(&b.compact_manifest()).unwrap();
+        assert_eq!(serde_json::Value::Object(info.compact.clone()), compact);
+    }
+}
+
+#[test]
+fn the_catalogue_line_is_the_compact_manifest_plus_the_file() {
+    let b = hello();
+    let bytes = b.build();
+    let info = inspect(&bytes).unwrap();
+    let line = freebsd::catalogue_entry(&info, bytes.len() as u64, &"ab".repeat(32));
+    assert!(!line.contains('\n'));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let compact: serde_json::Value = serde_json::from_slice(&b.compact_manifest()).unwrap();
+    for (k, want) in compact.as_object().unwrap() {
+        assert_eq!(&v[k], want, "{k}");
+    }
+    assert_eq!(v["sum"], "ab".repeat(32));
+    assert_eq!(v["pkgsize"], bytes.len());
+    assert_eq!(v["path"], "All/hello-2.12.1_1.pkg");
+    assert_eq!(v["repopath"], "All/hello-2.12.1_1.pkg");
+    assert_eq!(v["deps"]["gettext-runtime"]["version"], "0.22.5");
+    assert!(v.get("files").is_none());
+}
+
+#[test]
+fn only_a_full_manifest_is_enough() {
+    // A package with +MANIFEST alone (older pkg): the compact one is
+    // derived from it, files left out.
+    let b = hello();
+    let full = b.full_manifest();
+    let tar = depot_testkit::tar_archive(&[
+        depot_testkit::TarMember::File("+MANIFEST", &full),
+        depot_testkit::TarMember::File("/usr/local/bin/hello", b"x"),
+    ]);
+    let info = inspect(&Compression::Xz.compress(&tar)).unwrap();
+    assert!(info.compact.get("files").is_none());
+    assert_eq!(info.name, "hello");
+}
+
+#[test]
+fn wrong_magic_truncation_and_trailing_data() {
+    assert!(matches!(refused(b""), FormatError::NotAnArchive(_)));
+    assert!(matches!(
+        refused(b"<html>404</html>"),
+        FormatError::NotAnArchive(_)
+    ));
+    for c in [
+        Compression::Zstd,
+        Compression::Xz,
+        Compression::Gzip,
+        Compression::None,
+    ] {
+        let bytes = hello().compression(c).build();
+        for cut in [bytes.len() / 3, bytes.len() - 10] {
+            let e = refused(&bytes[..cut]);
+            assert!(
+                matches!(e, FormatError::Truncated(_)),
+                "{c:?} cut at {cut}/{}: {e:?}",
+                bytes.len()
+            );
+        }
+    }
+    let e = refused(&Compression::Xz.compress(b"just some text, not a tar at all......"));
+    assert!(
+        matches!(e, FormatError::Invalid(_) | FormatError::Truncated(_)),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn missing_and_bad_fields_are_refused() {
+    for key in [
+        "name",
+        "version",
+        "origin",
+        "comment",
+        "desc",
+        "maintainer",
+        "www",
+        "prefix",
+    ] {
+        let e = refused(&hello().remove(key).build());
+        assert!(e.to_string().contains(&format!("'{key}'")), "{key}: {e}");
+    }
+    let e = refused(&hello().remove("abi").remove("arch").build());
+    assert!(e.to_string().contains("abi"), "{e}");
+    for (name, version, abi) in [
+        ("bad/name", "1.0", "FreeBSD:14:amd64"),
+        ("bad name", "1.0", "FreeBSD:14:amd64"),
+        ("-x", "1.0", "FreeBSD:14:amd64"),
+        ("ok", "1.0-1", "FreeBSD:14:amd64"),
+        ("ok", "1.0", "FreeBSD"),
+        ("ok", "1.0", "FreeBSD:14:amd/64"),
+        ("ok", "1.0", "FreeBSD:*:amd64"),
+    ] {
+        let e = refused(&FreebsdBuilder::new(name, version, abi).build());
+        assert!(
+            matches!(e, FormatError::Invalid(_)),
+            "{name} {version} {abi}: {e}"
+        );
+    }
+    let e = refused(&hello().set("flatsize", "\"big\"").build());
+    assert!(e.to_string().contains("flatsize"), "{e}");
+    let e = refused(&hello().set("origin", "\"misc/x\\nname: evil\"").build());
+    assert!(e.to_string().contains("control character"), "{e}");
+    let e = refused(&hello().raw_manifest(b"name: hello\nversion: 1.0\n").build());
+    assert!(e.to_string().contains("not JSON"), "{e}");
+    let e = refused(&hello().raw_manifest(b"[1,2]").build());
+    assert!(e.to_string().contains("not a JSON object"), "{e}");
+}
+
+#[test]
+fn path_traversal_in_members_and_manifest_paths() {
+    for bad in ["../../etc/passwd", "/usr/local/../../etc/x", "usr/a\u{1}b"] {
+        let e = refused(&hello().member(bad, b"x").build());
+        assert!(matches!(e, FormatError::Invalid(_)), "{bad:?}: {e:?}");
+    }
+    let e = refused(&hello().file("/usr/local/../../etc/rc.conf", b"x").build());
+    assert!(e.to_string().contains("traversal"), "{e}");
+    let e = refused(&hello().set("prefix", "\"/usr/../etc\"").build());
+    assert!(e.to_string().contains("traversal"), "{e}");
+}
+
+#[test]
+fn bombs_stop_at_the_limit() {
+    let zeros = vec![0u8; 32 << 20];
+    let b = hello().file("/usr/local/share/zeros", &zeros);
+    let limits = Limits {
+        max_unpacked: 8 << 20,
+        ..Limits::default()
+    };
+    let e = freebsd::inspect(&b.build()[..], &limits).unwrap_err();
+    assert!(matches!(e, FormatError::TooLarge(_)), "{e:?}");
+    let limits = Limits {
+        ratio_floor: 1 << 20,
+        max_ratio: 100,
+        ..Limits::default()
+    };
+    let e = freebsd::inspect(&b.build()[..], &limits).unwrap_err();
+    assert!(e.to_string().contains("times"), "{e}");
+    let limits = Limits {
+        max_manifest: 64,
+        ..Limits::default()
+    };
+    let e = freebsd::inspect(&hello().build()[..], &limits).unwrap_err();
+    assert!(matches!(e, FormatError::TooLarge(_)), "{e:?}");
+}
+
+#[test]
+fn detected_by_content_and_name() {
+    use depot_core::Format;
+    use depot_formats::detect::sniff;
+    for c in Compression::ALL {
+        let bytes = hello().compression(c).build();
+        assert_eq!(
+            sniff(&bytes[..bytes.len().min(4096)], "x.bin"),
+            Format::Freebsd,
+            "{c:?}"
+        );
+    }
+    assert_eq!(sniff(b"<html>", "hello-1.0.pkg"), Format::Freebsd);
+    assert_eq!(sniff(b"xar!\x00\x1c", "Installer.pkg"), Format::File);
+    assert_eq!(sniff(b"\xfd7zXZ\x00", "backup.txz"), Format::File);
+}
+
+#[test]
+fn signed_archives_read_back() {
+    let a = freebsd::signed_archive("packagesite.yaml", b"{}\n", &[1, 2, 3], "PEM\n", 5);
+    let members = freebsd::read_archive(&a).unwrap();
+    let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "signature",
+            "packagesite.yaml.sig",
+            "packagesite.yaml.pub",
+            "packagesite.yaml"
+        ]
+    );
+    assert_eq!(members[0].1, [1, 2, 3, 0]);
+    assert_eq!(members[1].1, [1, 2, 3]);
+    assert_eq!(members[3].1, b"{}\n");
+    assert_eq!(freebsd::signed_text(b"").len(), 64);
+}

@@ -1,0 +1,321 @@
+//! The FreeBSD publisher: renders the signed catalogue of each ABI from
+//! the placements of `.pkg` packages, as `pkg repo` lays a repository out.
+//!
+//! Layout written (paths relative to the repo root; `{tree}` is
+//! `freebsd/` for the repo's default placement and
+//! `freebsd/{dist}/{comp}/` for any other):
+//!
+//! ```text
+//! {tree}{ABI}/meta.conf, meta            the repository's meta file (UCL)
+//! {tree}{ABI}/meta.txz                   the same, signed (older pkg fetches this name)
+//! {tree}{ABI}/packagesite.pkg            signed catalogue (see depot_formats::freebsd)
+//! {tree}{ABI}/packagesite.txz            the same bytes, the name pkg < 1.17 fetches
+//! {tree}{ABI}/data.pkg, data.txz         signed catalogue as one JSON document (pkg 2.x)
+//! {tree}{ABI}/All/{name}-{version}.pkg   each package (a manifest entry pointing at its blob)
+//! ```
+//!
+//! `{ABI}` is the package's own `abi` (`FreeBSD:14:amd64`), what pkg puts
+//! in `${ABI}`; a package for any architecture (`FreeBSD:14:*`) is in
+//! every ABI of its OS version. An ABI is published for each one seen in
+//! the tree's packages, plus `amd64` and `aarch64` for each OS version
+//! seen. A catalogue lists one package per name, the newest by pkg's
+//! version order (then the ABI's own over `*`, then the later upload):
+//! pkg's repository database keeps one per name.
+//!
+//! The catalogue archives are signed with the server RSA key the way
+//! `pkg repo` signs with a key file, so `signature_type: "pubkey"` works,
+//! and carry `{name}.sig` and `{name}.pub` for `signature_type:
+//! "fingerprints"` too. A publish renders whole every ABI its new
+//! placements touch; a removal, a rebuild or a change of the default
+//! placement renders all of them (`state.freebsd` in the manifest).
+
+use crate::apt::RenderCtx;
+use crate::{Depot, ServiceError};
+use depot_core::{Chunk, Format, Hashes, IndexRow, Manifest, ManifestFile, PlacementId, Repo};
+use depot_formats::freebsd as fmt;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+const STATE_VERSION: u32 = 1;
+
+/// Architectures every OS version seen is published for.
+const DEFAULT_ARCHES: [&str; 2] = ["aarch64", "amd64"];
+
+/// The index entry stored with each FreeBSD package (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreebsdEntry {
+    /// The package's `packagesite.yaml` line.
+    pub line: String,
+    pub abi: String,
+    pub size: u64,
+    pub hashes: Hashes,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct FreebsdState {
+    v: u32,
+    removal_gen: i64,
+    last_placement: i64,
+    root: (String, String),
+}
+
+fn state_of(manifest: &Manifest) -> Option<FreebsdState> {
+    let s: FreebsdState = serde_json::from_value(manifest.state.get("freebsd")?.clone()).ok()?;
+    (s.v == STATE_VERSION).then_some(s)
+}
+
+fn set_state(manifest: &mut Manifest, state: &FreebsdState) {
+    if !manifest.state.is_object() {
+        manifest.state = serde_json::Value::Object(Default::default());
+    }
+    manifest.state["freebsd"] = serde_json::to_value(state).expect("state serializes");
+}
+
+fn root_of(repo: &Repo) -> (String, String) {
+    (
+        repo.settings.default_distribution.to_string(),
+        repo.settings.default_component.to_string(),
+    )
+}
+
+/// The tree of a placement: `freebsd/` for the repo's default placement,
+/// `freebsd/{dist}/{comp}/` for others.
+pub fn tree_prefix(repo: &Repo, dist: &str, comp: &str) -> String {
+    if (dist.to_string(), comp.to_string()) == root_of(repo) {
+        "freebsd/".to_string()
+    } else {
+        format!("freebsd/{dist}/{comp}/")
+    }
+}
+
+struct Row<'r> {
+    row: &'r IndexRow,
+    entry: FreebsdEntry,
+}
+
+/// Renders the FreeBSD part of the next manifest on top of `manifest`.
+pub async fn render(
+    ctx: &mut RenderCtx<'_>,
+    depot: &Depot,
+    repo: &Repo,
+    mut manifest: Manifest,
+) -> Result<Manifest, ServiceError> {
+    let prev = state_of(&manifest)
+        .filter(|s| s.removal_gen == repo.removal_gen && s.root == root_of(repo));
+    let touched: Option<BTreeSet<String>> = match &prev {
+        Some(state) => {
+            let new = ctx
+                .meta
+                .index_rows(repo.id, Format::Freebsd, PlacementId(state.last_placement))
+                .await?;
+            if new.is_empty() {
+                return Ok(manifest);
+            }
+            Some(
+                new.iter()
+                    .map(|r| tree_prefix(repo, r.distribution.as_str(), r.component.as_str()))
+                    .collect(),
+            )
+        }
+        None => None,
+    };
+    let rows = ctx
+        .meta
+        .index_rows(repo.id, Format::Freebsd, PlacementId(0))
+        .await?;
+    let parsed: Vec<Row<'_>> = rows
+        .iter()
+        .map(|r| {
+            let entry: FreebsdEntry = serde_json::from_str(&r.index_entry).map_err(|e| {
+                ServiceError::Internal(format!(
+                    "stored FreeBSD index entry of placement {} is unreadable: {e}",
+                    r.placement_id
+                ))
+            })?;
+            Ok(Row { row: r, entry })
+        })
+        .collect::<Result<_, ServiceError>>()?;
+    let trees: BTreeSet<String> = parsed
+        .iter()
+        .map(|r| tree_prefix(repo, r.row.distribution.as_str(), r.row.component.as_str()))
+        .collect();
+    let render: BTreeSet<String> = match touched {
+        Some(t) => t,
+        None => {
+            manifest.files.retain(|p, _| !p.starts_with("freebsd/"));
+            trees
+        }
+    };
+    if !render.is_empty() {
+        let key = depot.rsa_key().await?;
+        for tree in &render {
+            let in_tree: Vec<&Row<'_>> = parsed
+                .iter()
+                .filter(|r| {
+                    tree_prefix(repo, r.row.distribution.as_str(), r.row.component.as_str())
+                        == *tree
+                })
+                .collect();
+            render_tree(ctx, &mut manifest, &key, tree, &in_tree).await?;
+        }
+    }
+    set_state(
+        &mut manifest,
+        &FreebsdState {
+            v: STATE_VERSION,
+            removal_gen: repo.removal_gen,
+            last_placement: rows.iter().map(|r| r.placement_id.0).max().unwrap_or(0),
+            root: root_of(repo),
+        },
+    );
+    Ok(manifest)
+}
+
+async fn render_tree(
+    ctx: &mut RenderCtx<'_>,
+    manifest: &mut Manifest,
+    key: &depot_sign::RsaKey,
+    tree: &str,
+    rows: &[&Row<'_>],
+) -> Result<(), ServiceError> {
+    // Only this tree's ABI directories: another placement's tree lives
+    // under `freebsd/{dist}/` and is kept.
+    let abi_dir = |p: &str| {
+        p.strip_prefix(tree)
+            .and_then(|rest| rest.split('/').next())
+            .is_some_and(|abi| abi.contains(':'))
+    };
+    manifest.files.retain(|p, _| !abi_dir(p));
+    let mut abis: BTreeSet<String> = BTreeSet::new();
+    for r in rows {
+        let (os, arch) = fmt::split_abi(&r.entry.abi);
+        if arch != "*" {
+            abis.insert(r.entry.abi.clone());
+        }
+        for a in DEFAULT_ARCHES {
+            abis.insert(format!("{os}:{a}"));
+        }
+    }
+    let mtime = ctx.now.0.max(0) as u64;
+    for abi in abis {
+        let (os, _) = fmt::split_abi(&abi);
+        let mut best: BTreeMap<&str, &Row<'_>> = BTreeMap::new();
+        for r in rows
+            .iter()
+            .filter(|r| r.entry.abi == abi || fmt::split_abi(&r.entry.abi) == (os, "*"))
+        {
+            let better = match best.get(r.row.name.as_str()) {
+                None => true,
+                Some(cur) => fmt::version::compare(&r.row.version, &cur.row.version)
+                    .then((r.entry.abi == abi).cmp(&(cur.entry.abi == abi)))
+                    .then(r.row.placement_id.cmp(&cur.row.placement_id))
+                    .is_gt(),
+            };
+            if better {
+                best.insert(&r.row.name, r);
+            }
+        }
+        let dir = format!("{tree}{abi}");
+        let mut yaml = String::new();
+        for r in best.values() {
+            yaml.push_str(&r.entry.line);
+            yaml.push('\n');
+            let file = fmt::file_name(&r.row.name, &r.row.version);
+            manifest.files.insert(
+                format!("{dir}/All/{file}"),
+                ManifestFile {
+                    size: r.entry.size,
+                    hashes: r.entry.hashes.clone(),
+                    chunks: (r.entry.size > 0)
+                        .then_some(Chunk {
+                            digest: r.entry.hashes.sha256,
+                            size: r.entry.size,
+                        })
+                        .into_iter()
+                        .collect(),
+                },
+            );
+        }
+        let lines: Vec<&str> = best.values().map(|r| r.entry.line.as_str()).collect();
+        let data = fmt::data_document(&lines);
+        let meta = fmt::meta_conf();
+        let key = key.clone();
+        let (packagesite, data, meta_txz) = tokio::task::spawn_blocking(move || {
+            let pem = key.public_key_pem().to_string();
+            let pack = |name: &str, content: &[u8]| {
+                let sig = key.sign_sha256(fmt::signed_text(content).as_bytes());
+                fmt::signed_archive(name, content, &sig, &pem, mtime)
+            };
+            (
+                pack("packagesite.yaml", yaml.as_bytes()),
+                pack("data", data.as_bytes()),
+                pack("meta", meta.as_bytes()),
+            )
+        })
+        .await
+        .map_err(crate::error::join_error)?;
+        let files = [
+            ("packagesite", packagesite),
+            ("data", data),
+            ("meta", meta_txz),
+        ];
+        for (name, bytes) in files {
+            let file = ctx.chunker.single(bytes::Bytes::from(bytes)).await?;
+            if name != "meta" {
+                manifest
+                    .files
+                    .insert(format!("{dir}/{name}.pkg"), file.clone());
+            }
+            manifest.files.insert(format!("{dir}/{name}.txz"), file);
+        }
+        let meta = ctx
+            .chunker
+            .single(bytes::Bytes::from(fmt::meta_conf()))
+            .await?;
+        manifest.files.insert(format!("{dir}/meta"), meta.clone());
+        manifest.files.insert(format!("{dir}/meta.conf"), meta);
+    }
+    Ok(())
+}
+
+/// Characters of a FreeBSD package file name.
+fn file_name_ok(name: &str) -> bool {
+    name.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._+~,-".contains(&b))
+}
+
+/// Inspects a staged FreeBSD package (blocking).
+pub(crate) fn inspect_blocking(
+    path: &std::path::Path,
+    filename: depot_core::FileName,
+    size: u64,
+    hashes: Hashes,
+    limits: &fmt::Limits,
+) -> Result<depot_core::NewPackage, ServiceError> {
+    if !file_name_ok(filename.as_str()) {
+        return Err(ServiceError::Invalid(format!(
+            "file name '{filename}' of a FreeBSD package may only contain letters, digits and . _ + ~ , -"
+        )));
+    }
+    let file = std::fs::File::open(path)?;
+    let info = fmt::inspect(std::io::BufReader::new(file), limits)?;
+    let entry = FreebsdEntry {
+        line: fmt::catalogue_entry(&info, size, &hashes.sha256.hex()),
+        abi: info.abi.clone(),
+        size,
+        hashes: hashes.clone(),
+    };
+    let mut fields = serde_json::Value::Object(info.compact.clone());
+    fields["file_count"] = info.file_count.into();
+    Ok(depot_core::NewPackage {
+        fields,
+        filename,
+        size,
+        hashes,
+        format: Format::Freebsd,
+        name: info.name,
+        version: info.version,
+        arch: info.abi,
+        index_entry: serde_json::to_string(&entry).expect("entry serializes"),
+    })
+}
