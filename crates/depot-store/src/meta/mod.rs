@@ -1282,7 +1282,8 @@ impl MetaStore for SqlMetaStore {
         visibility: &Visibility,
         now: Timestamp,
     ) -> Result<Image, MetaError> {
-        self.images_copy(source, new_id, owner, name, visibility, now).await
+        self.images_copy(source, new_id, owner, name, visibility, now)
+            .await
     }
 
     async fn image_history(&self, id: ImageId) -> Result<Vec<ImageVersion>, MetaError> {
