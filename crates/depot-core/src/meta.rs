@@ -40,6 +40,40 @@ pub enum MetaError {
     Backend(String),
 }
 
+/// A held publishing lease ([`MetaStore::lease_publishing`]); dropping it
+/// ends the lease.
+pub struct PublishLease {
+    _held: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl PublishLease {
+    /// A lease that excludes no one (a store with one writer process).
+    pub fn unshared() -> PublishLease {
+        PublishLease { _held: None }
+    }
+
+    /// A lease held for as long as `held` (say, the database transaction
+    /// that holds a lock) lives.
+    pub fn holding<T: Send + 'static>(held: T) -> PublishLease {
+        PublishLease {
+            _held: Some(Box::new(held)),
+        }
+    }
+
+    /// Whether this lease excludes other holders.
+    pub fn is_exclusive(&self) -> bool {
+        self._held.is_some()
+    }
+}
+
+impl std::fmt::Debug for PublishLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishLease")
+            .field("exclusive", &self.is_exclusive())
+            .finish()
+    }
+}
+
 /// Replacement fields for one package, from re-reading its blob (rebuild).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageUpdate {
@@ -204,6 +238,30 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Deletes publications of the repo older than `before` that are not the
     /// current one. Returns how many were deleted.
     async fn prune_publications(&self, repo: RepoId, before: Timestamp) -> Result<u64, MetaError>;
+
+    /// Takes the repo's publishing lease, waiting at most `wait` for it;
+    /// `None` if another holder kept it that long. The lease ends when the
+    /// returned value is dropped, or with its holder's database session (a
+    /// process killed with SIGKILL never keeps it).
+    ///
+    /// With several processes (nodes) on one store, publishers that take the
+    /// lease take turns: the next one usually finds its revision published
+    /// by the one before, instead of rendering the same revision at the same
+    /// time and losing the compare-and-set. The lease is advisory: nothing
+    /// else checks it, and correctness rests on [`MetaStore::publish`]
+    /// alone, so a caller that did not get it may still publish.
+    ///
+    /// The default grants it at once, to everyone: right for a store with
+    /// one writer process (SQLite). PostgreSQL makes it exclusive across
+    /// every session on the database.
+    async fn lease_publishing(
+        &self,
+        repo: RepoId,
+        wait: std::time::Duration,
+    ) -> Result<Option<PublishLease>, MetaError> {
+        let _ = (repo, wait);
+        Ok(Some(PublishLease::unshared()))
+    }
 
     // ---- tokens ------------------------------------------------------------
 

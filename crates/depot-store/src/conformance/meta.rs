@@ -52,6 +52,7 @@ where
     tokens(fresh().await).await;
     signing_keys(fresh().await).await;
     concurrent_publishers(fresh().await).await;
+    publish_lease(fresh().await).await;
     concurrent_add_package(fresh().await).await;
     concurrent_signing_key_first_start(fresh().await).await;
     super::images::images_create_get_list(fresh().await).await;
@@ -1528,6 +1529,78 @@ async fn concurrent_publishers(s: Store) {
         won.keys().copied().collect::<BTreeSet<_>>(),
         "{TAG} every successful publish is one link of a single chain (no lost updates)"
     );
+}
+
+/// The publishing lease: granted when free, ended by dropping it, and on a
+/// store shared by several processes (PostgreSQL) exclusive per repo: a
+/// second holder waits at most its `wait`, then gets `None`, and gets the
+/// lease as soon as the first lets go. The lease never stops a publish
+/// (it is advisory).
+async fn publish_lease(s: Store) {
+    use std::time::{Duration, Instant};
+    let r1 = new_repo(&s, "r1").await.id;
+    let r2 = new_repo(&s, "r2").await.id;
+    let first = s
+        .lease_publishing(r1, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("a free lease is granted");
+    let exclusive = s.backend() == "postgres";
+    assert_eq!(
+        first.is_exclusive(),
+        exclusive,
+        "{TAG} the lease is exclusive on PostgreSQL, unshared on SQLite"
+    );
+    // Another repo's lease is independent.
+    let other = s
+        .lease_publishing(r2, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert!(other.is_some(), "{TAG} leases of two repos are independent");
+    drop(other);
+    // Held: a publish goes through anyway.
+    let m = manifest("under-lease", None);
+    s.publish(r1, None, Revision(0), &m, T0)
+        .await
+        .expect("the lease is advisory: publish ignores it");
+    let started = Instant::now();
+    let second = s
+        .lease_publishing(r1, Duration::from_millis(200))
+        .await
+        .unwrap();
+    if exclusive {
+        assert!(second.is_none(), "{TAG} a held lease is not granted twice");
+        assert!(
+            started.elapsed() >= Duration::from_millis(150),
+            "{TAG} a lease request waits for its `wait` before giving up"
+        );
+        // A waiter gets it as soon as the holder drops it.
+        let waiter = {
+            let s = s.clone();
+            tokio::spawn(async move { s.lease_publishing(r1, Duration::from_secs(10)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let released = Instant::now();
+        drop(first);
+        let got = waiter.await.unwrap().unwrap();
+        assert!(got.is_some(), "{TAG} a dropped lease passes to the waiter");
+        assert!(
+            released.elapsed() < Duration::from_secs(5),
+            "{TAG} the waiter got the lease when it was dropped, not at its deadline"
+        );
+        drop(got);
+    } else {
+        assert!(
+            second.is_some(),
+            "{TAG} an unshared lease is always granted"
+        );
+        drop(first);
+    }
+    let again = s
+        .lease_publishing(r1, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(again.is_some(), "{TAG} a dropped lease is free again");
 }
 
 /// 8 tasks add different files at once: all land, each with its own
