@@ -1,4 +1,5 @@
-//! The benchmark corpora: tiny but valid `.deb` and `.rpm` files, identical for every tool.
+//! The benchmark corpora: tiny but valid `.deb`, `.rpm` and pacman files, identical for every
+//! tool.
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,21 @@ fn deb(path: PathBuf) -> Pkg {
 pub fn write_rpms(dir: &Path, n: usize, prefix: &str) -> Result<Vec<Pkg>> {
     let paths = depot_testkit::write_rpm_corpus(dir, n, prefix)
         .with_context(|| format!("writing the rpm corpus in {}", dir.display()))?;
+    Ok(paths
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| Pkg {
+            path,
+            name: format!("{prefix}{i}"),
+        })
+        .collect())
+}
+
+/// Writes `n` pacman packages named `{prefix}{i}` (one README each) into `dir` (created)
+/// with [`depot_testkit::write_pacman_corpus`] and returns them in order.
+pub fn write_pacman(dir: &Path, n: usize, prefix: &str) -> Result<Vec<Pkg>> {
+    let paths = depot_testkit::write_pacman_corpus(dir, n, prefix)
+        .with_context(|| format!("writing the pacman corpus in {}", dir.display()))?;
     Ok(paths
         .into_iter()
         .enumerate()

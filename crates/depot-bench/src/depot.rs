@@ -25,6 +25,8 @@ pub enum Format {
     Apt,
     /// `repodata/repomd.xml` -> `primary.xml.gz`.
     Rpm,
+    /// `pacman/x86_64/bench.db`, whose signature is `bench.db.sig`.
+    Pacman,
 }
 
 /// A running `depot serve`; killed when dropped, so no error path leaves it behind.
@@ -230,11 +232,21 @@ impl Server {
         rpmmd::listed_packages(&primary, &bytes)
     }
 
+    /// What the published pacman database (`pacman/x86_64/bench.db`) lists right now.
+    pub async fn listed_pacman(&self) -> Result<(HashSet<String>, usize)> {
+        let db = self
+            .get(&format!("/repos/{REPO}/pacman/x86_64/{REPO}.db"))
+            .await?
+            .context("pacman/x86_64/bench.db not found")?;
+        crate::pacmanbench::listed_in_db(&db)
+    }
+
     /// What the published index of `format` lists right now.
     pub async fn listed_as(&self, format: Format) -> Result<(HashSet<String>, usize)> {
         match format {
             Format::Apt => self.listed().await,
             Format::Rpm => self.listed_rpm().await,
+            Format::Pacman => self.listed_pacman().await,
         }
     }
 
@@ -243,7 +255,25 @@ impl Server {
         match format {
             Format::Apt => self.verify_signatures(dir).await,
             Format::Rpm => self.verify_rpm_signature(dir).await,
+            Format::Pacman => self.verify_pacman_signature(dir).await,
         }
+    }
+
+    /// Downloads `bench.db`, `bench.db.sig` and key.asc into `dir` and runs gpgv.
+    pub async fn verify_pacman_signature(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let mut saved = Vec::new();
+        for f in [format!("{REPO}.db"), format!("{REPO}.db.sig")] {
+            let body = self
+                .get(&format!("/repos/{REPO}/pacman/x86_64/{f}"))
+                .await?
+                .with_context(|| format!("pacman/x86_64/{f} not found"))?;
+            let p = dir.join(&f);
+            std::fs::write(&p, body)?;
+            saved.push(p);
+        }
+        let keyring = self.keyring(dir).await?;
+        apt::gpgv(&keyring, &[&saved[1], &saved[0]])
     }
 
     /// Downloads repomd.xml, repomd.xml.asc and key.asc into `dir` and runs gpgv.

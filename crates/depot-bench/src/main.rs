@@ -1,11 +1,13 @@
 //! `depot-bench`: benchmark P1 of issue 2 and P2 of issue 3. P1: depot against reprepro
 //! and aptly on the same tiny .debs; P2: depot against createrepo_c on the same tiny .rpms.
+//! P4 (issue 4): depot against repo-add on the same tiny pacman packages.
 //! Each: full publish of N packages, one more upload until the published index lists it,
 //! and peak RSS. See docs/bench.md for what each number means.
 
 mod apt;
 mod corpus;
 mod depot;
+mod pacmanbench;
 mod peers;
 mod proc;
 mod report;
@@ -40,9 +42,9 @@ const SLOW_SECS: f64 = 10.0;
 const SLOW_RUNS: usize = 5;
 
 const USAGE: &str = "\
-usage: depot-bench [--formats apt,rpm] [--sizes 1000,10000] [--runs 20]
+usage: depot-bench [--formats apt,rpm,pacman] [--sizes 1000,10000] [--runs 20]
                    [--depot-bin target/release/depot] [--clients 8] [--json PATH]
-                   [--tools depot,reprepro,aptly,createrepo_c] [--no-sqlite]
+                   [--tools depot,reprepro,aptly,createrepo_c,repo-add] [--no-sqlite]
                    [--peer-key auto|rsa4096|rsa3072|ed25519] [--no-cli] [--keep]
 
 P1 (apt): builds a corpus of tiny .debs per size N and measures, for depot, reprepro and
@@ -51,6 +53,8 @@ InRelease lists it (median and p90 of --runs runs), and peak RSS.
 P2 (rpm): the same for tiny .rpms, depot against `createrepo_c --no-database` and
 `createrepo_c` with its sqlite databases (--no-sqlite leaves the latter out); \"one more\" is
 `createrepo_c --update` after adding the file.
+P4 (pacman, only with --formats ...,pacman): the same for tiny pacman packages, depot against
+repo-add, plain and with --sign; \"one more\" is `repo-add DB FILE` into the database of N.
 Prints one table per format; --json writes them too. --peer-key auto signs the apt peers'
 repositories with the same key algorithm depot serves.";
 
@@ -59,6 +63,7 @@ repositories with the same key algorithm depot serves.";
 enum Fmt {
     Apt,
     Rpm,
+    Pacman,
 }
 
 struct Args {
@@ -73,6 +78,8 @@ struct Args {
     createrepo: bool,
     /// Also measure createrepo_c with its sqlite databases (its default).
     sqlite: bool,
+    /// repo-add is in --tools.
+    repo_add: bool,
     peer_key: String,
     cli: bool,
     keep: bool,
@@ -89,6 +96,7 @@ fn parse_args() -> Result<Args> {
         tools: TOOLS.to_vec(),
         createrepo: true,
         sqlite: true,
+        repo_add: true,
         peer_key: "auto".into(),
         cli: true,
         keep: false,
@@ -114,7 +122,8 @@ fn parse_args() -> Result<Args> {
                     let f = match f.trim() {
                         "apt" => Fmt::Apt,
                         "rpm" => Fmt::Rpm,
-                        other => bail!("unknown format {other:?} (apt, rpm)"),
+                        "pacman" => Fmt::Pacman,
+                        other => bail!("unknown format {other:?} (apt, rpm, pacman)"),
                     };
                     if !a.formats.contains(&f) {
                         a.formats.push(f);
@@ -124,12 +133,14 @@ fn parse_args() -> Result<Args> {
             "--tools" => {
                 a.tools = Vec::new();
                 a.createrepo = false;
+                a.repo_add = false;
                 for t in value()?.split(',') {
                     match t.trim() {
                         "depot" => a.tools.push(Tool::Depot),
                         "reprepro" => a.tools.push(Tool::Reprepro),
                         "aptly" => a.tools.push(Tool::Aptly),
                         "createrepo_c" => a.createrepo = true,
+                        "repo-add" => a.repo_add = true,
                         other => bail!("unknown tool {other:?}"),
                     }
                 }
@@ -149,7 +160,7 @@ fn parse_args() -> Result<Args> {
         bail!("--runs and every size must be at least 1");
     }
     if a.formats.is_empty() {
-        bail!("--formats: at least one of apt, rpm");
+        bail!("--formats: at least one of apt, rpm, pacman");
     }
     Ok(a)
 }
@@ -186,6 +197,7 @@ fn real_main() -> Result<()> {
     let args = parse_args()?;
     let apt = args.formats.contains(&Fmt::Apt);
     let rpm = args.formats.contains(&Fmt::Rpm);
+    let pacman = args.formats.contains(&Fmt::Pacman);
     for t in &args.tools {
         match t {
             Tool::Depot if !args.depot_bin.exists() => bail!(
@@ -201,6 +213,10 @@ fn real_main() -> Result<()> {
     }
     if rpm && args.createrepo {
         which("createrepo_c")?;
+    }
+    if pacman && args.repo_add {
+        which("repo-add")?;
+        which("bsdtar")?;
     }
     let work = tempfile::Builder::new().prefix("depot-bench-").tempdir()?;
     let root = if args.keep {
@@ -224,6 +240,7 @@ fn real_main() -> Result<()> {
     warm_binaries(&bench.args);
     let mut results = Vec::new();
     let mut rpm_results = Vec::new();
+    let mut pacman_results = Vec::new();
     for n in bench.args.sizes.clone() {
         if apt {
             eprintln!("depot-bench: apt, N = {n}");
@@ -232,6 +249,10 @@ fn real_main() -> Result<()> {
         if rpm {
             eprintln!("depot-bench: rpm, N = {n}");
             rpm_results.push(bench.run_rpm_size(n)?);
+        }
+        if pacman {
+            eprintln!("depot-bench: pacman, N = {n}");
+            pacman_results.push(bench.run_pacman_size(n)?);
         }
     }
     if let Some(k) = &bench.peer_key {
@@ -274,6 +295,19 @@ fn real_main() -> Result<()> {
             println!("- {n}");
         }
         doc["rpm"] = report::to_json(&rpm_results, &rows, &report::RPM, &rpm_notes);
+    }
+    if pacman {
+        let pacman_notes = table_notes(&pacman_results, &report::PACMAN);
+        let rows = report::rows(&pacman_results, clients, &report::PACMAN);
+        println!();
+        println!("P4: pacman, depot against repo-add");
+        println!();
+        print!("{}", report::table(&rows, &report::PACMAN));
+        println!();
+        for n in &pacman_notes {
+            println!("- {n}");
+        }
+        doc["pacman"] = report::to_json(&pacman_results, &rows, &report::PACMAN, &pacman_notes);
     }
     if let Some(path) = &bench.args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
@@ -326,6 +360,11 @@ fn warm_binaries(args: &Args) {
     let mut cmds: Vec<Command> = Vec::new();
     if args.formats.contains(&Fmt::Rpm) && args.createrepo {
         let mut c = Command::new("createrepo_c");
+        c.arg("--version");
+        cmds.push(c);
+    }
+    if args.formats.contains(&Fmt::Pacman) && args.repo_add {
+        let mut c = Command::new("repo-add");
         c.arg("--version");
         cmds.push(c);
     }
@@ -392,9 +431,11 @@ fn machine_meta(args: &Args) -> serde_json::Value {
         "aptly": first_line("aptly", &["version"]),
         "gpg": first_line("gpg", &["--version"]),
         "createrepo_c": first_line("createrepo_c", &["--version"]),
+        "repo_add": first_line("repo-add", &["--version"]),
         "formats": args.formats.iter().map(|f| match f {
             Fmt::Apt => "apt",
             Fmt::Rpm => "rpm",
+            Fmt::Pacman => "pacman",
         }).collect::<Vec<_>>(),
         "depot_bin": args.depot_bin.display().to_string(),
         "depot_bin_built": std::fs::metadata(&args.depot_bin)
@@ -428,6 +469,9 @@ fn meta_line(m: &serde_json::Value) -> String {
                 .unwrap_or("")
                 .trim_start_matches("Version: ")
         ));
+    }
+    if has("pacman") {
+        tools.push(m["repo_add"].as_str().unwrap_or("").to_string());
     }
     format!(
         "depot-bench — {} — source {} (depot binary built {}) — {} CPUs ({}), {} GiB RAM, \

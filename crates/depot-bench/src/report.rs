@@ -96,6 +96,13 @@ pub const RPM: Columns = Columns {
     index: "repomd.xml",
 };
 
+/// P4: pacman.
+pub const PACMAN: Columns = Columns {
+    names: ["depot", "repo-add", "repo-add --sign"],
+    keys: ["depot", "repo_add", "repo_add_sign"],
+    index: "the db",
+};
+
 /// Everything measured for one corpus size, per tool in the order of its [`Columns`].
 #[derive(Debug, Default)]
 pub struct SizeResult {
