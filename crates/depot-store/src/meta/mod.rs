@@ -38,6 +38,10 @@ type Tx = sqlx::Transaction<'static, sqlx::Any>;
 /// [`MetaStore::lease_publishing`] (`'depP'`); the second is the repo id.
 const PUBLISH_LEASE_CLASS: i32 = 0x6465_7050;
 
+/// The longest single lock request of a publishing lease wait: below sqlx's
+/// slow-statement threshold (1 s), so waiting is not logged as a warning.
+const LEASE_WAIT_SLICE: Duration = Duration::from_millis(500);
+
 /// A publishing lease whose holder has said nothing to PostgreSQL for this
 /// long is ended by the server (the holder's session is closed).
 const LEASE_IDLE_LIMIT: Duration = Duration::from_secs(60);
@@ -1190,8 +1194,9 @@ impl MetaStore for SqlMetaStore {
     /// PostgreSQL: a transaction-scoped advisory lock keyed by the repo id,
     /// held by a transaction kept open on its own pooled connection for as
     /// long as the lease lives (dropping it rolls back, which releases the
-    /// lock; a dead process's session ends and releases it too).
-    /// `lock_timeout` bounds the wait without blocking anyone else, and
+    /// lock; a dead process's session ends and releases it too). The wait
+    /// is a blocking lock request under `lock_timeout`, in slices of at most
+    /// [`LEASE_WAIT_SLICE`] (a longer statement would be logged as slow);
     /// `idle_in_transaction_session_timeout` frees a lease whose holder
     /// stopped talking to the database (a partitioned node) after
     /// [`LEASE_IDLE_LIMIT`]. SQLite: the trait's default (one writer
@@ -1204,37 +1209,45 @@ impl MetaStore for SqlMetaStore {
         if self.backend != Backend::Postgres {
             return Ok(Some(PublishLease::unshared()));
         }
-        let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
-        let result = async {
-            sqlx::query(
-                "SELECT set_config('lock_timeout', $1, true) AS a, \
-                 set_config('idle_in_transaction_session_timeout', $2, true) AS b",
-            )
-            .bind(format!("{}ms", wait.as_millis().max(1)))
-            .bind(format!("{}ms", LEASE_IDLE_LIMIT.as_millis()))
-            .fetch_one(&mut *tx)
-            .await?;
-            // The two-key form: its lock space is apart from the bigint key
-            // of the migration lock. Ids beyond 2^31 wrap, which can only
-            // make two repos share a lease (harmless: it is advisory).
-            sqlx::query("SELECT 1::BIGINT AS locked FROM pg_advisory_xact_lock($1, $2)")
-                .bind(PUBLISH_LEASE_CLASS)
-                .bind(repo.0 as i32)
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let slice = deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .min(LEASE_WAIT_SLICE);
+            let mut tx = self.pool.begin().await.map_err(map_sqlx)?;
+            let result = async {
+                sqlx::query(
+                    "SELECT set_config('lock_timeout', $1, true) AS a, \
+                     set_config('idle_in_transaction_session_timeout', $2, true) AS b",
+                )
+                .bind(format!("{}ms", slice.as_millis().max(1)))
+                .bind(format!("{}ms", LEASE_IDLE_LIMIT.as_millis()))
                 .fetch_one(&mut *tx)
-                .await
-        }
-        .await;
-        match result {
-            Ok(_) => Ok(Some(PublishLease::holding(tx))),
-            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("55P03") => {
-                if let Err(e) = tx.rollback().await {
-                    tracing::debug!(error = %e, "rolling back a lease wait that timed out");
-                }
-                Ok(None)
+                .await?;
+                // The two-key form: its lock space is apart from the bigint
+                // key of the migration lock. Ids beyond 2^31 wrap, which can
+                // only make two repos share a lease (harmless: advisory).
+                sqlx::query("SELECT 1::BIGINT AS locked FROM pg_advisory_xact_lock($1, $2)")
+                    .bind(PUBLISH_LEASE_CLASS)
+                    .bind(repo.0 as i32)
+                    .fetch_one(&mut *tx)
+                    .await
             }
-            Err(e) => {
-                let _ = tx.rollback().await;
-                Err(map_sqlx(e))
+            .await;
+            match result {
+                Ok(_) => return Ok(Some(PublishLease::holding(tx))),
+                Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("55P03") => {
+                    if let Err(e) = tx.rollback().await {
+                        tracing::debug!(error = %e, "rolling back a lease wait that timed out");
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        return Ok(None);
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    return Err(map_sqlx(e));
+                }
             }
         }
     }
