@@ -8,6 +8,13 @@
 //! - Across processes and nodes the MetaStore's compare-and-set decides: a
 //!   publisher that lost the race re-reads and renders again on top of the
 //!   winner. The pointer moves last, after every file is stored.
+//! - So that nodes do not all render the same revision at once and throw
+//!   away all renders but one, a publisher first takes the repo's
+//!   publishing lease
+//!   ([`depot_core::meta::MetaStore::lease_publishing`]): nodes take turns,
+//!   and the next in line usually finds its revision already published.
+//!   The lease only saves work; a publisher that waited [`LEASE_WAIT`] in
+//!   vain publishes without it.
 
 use crate::apt::{self, RenderCtx};
 use crate::chunks::Chunker;
@@ -21,6 +28,12 @@ use std::sync::{Arc, Mutex};
 /// A publisher losing this many compare-and-set races in a row gives up
 /// (the repo is then being published by others, and the caller may retry).
 const MAX_ATTEMPTS: usize = 64;
+
+/// How long a publisher waits for the publishing lease held by another
+/// process before it renders without it. Renders take milliseconds to a
+/// few seconds (a full render of a large repo); a longer wait means the
+/// holder is stuck, and waiting on would only delay this publish.
+const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Default)]
 pub struct Publisher {
@@ -77,6 +90,18 @@ impl Depot {
         let meta = self.inner.meta.as_ref();
         for _ in 0..MAX_ATTEMPTS {
             let repo = self.repo(name).await?;
+            if self.published_revision(repo.id).await? >= Some(target) {
+                return Ok(());
+            }
+            // Held until this attempt's commit; another node holding it is
+            // most likely publishing our revision right now.
+            let waited = std::time::Instant::now();
+            let lease = meta.lease_publishing(repo.id, LEASE_WAIT).await?;
+            if lease.is_none() {
+                tracing::info!(repo = %name, "publishing lease still held by another process after {LEASE_WAIT:?}; publishing without it");
+            }
+            let waited = waited.elapsed();
+            let repo = self.repo(name).await?;
             let pointer = meta.published_pointer(repo.id).await?;
             if pointer.is_some_and(|(_, rev)| rev >= target) {
                 return Ok(());
@@ -100,8 +125,10 @@ impl Depot {
             let committed = self
                 .commit(&repo, expected, repo.revision, manifest, now)
                 .await?;
+            drop(lease);
             tracing::trace!(
                 repo = %name,
+                lease_wait_us = waited.as_micros() as u64,
                 render_us = (rendered - started).as_micros() as u64,
                 commit_us = rendered.elapsed().as_micros() as u64,
                 won = committed.is_some(),
@@ -255,25 +282,28 @@ impl Depot {
         let repo = self.repo(name).await?;
         let lock = self.inner.publisher.lock_for(repo.id);
         let _guard = lock.lock().await;
-        for _ in 0..MAX_ATTEMPTS {
-            let repo = self.repo(name).await?;
-            let Some((id, revision)) = meta.published_pointer(repo.id).await? else {
-                return Ok(());
-            };
-            let prev = self.publication(id).await?;
-            let now = Timestamp::now();
-            let mut ctx = self.render_ctx(now);
-            let Some(manifest) = apt::add_xz(&mut ctx, &repo, &prev.manifest).await? else {
-                return Ok(());
-            };
-            ctx.chunker.flush(&manifest).await?;
-            if let Some(new) = self
-                .commit(&repo, Some(id), revision, manifest, now)
-                .await?
-            {
-                tracing::debug!(repo = %name, publication = %new, "published Packages.xz");
-                return Ok(());
-            }
+        let repo = self.repo(name).await?;
+        let Some((id, revision)) = meta.published_pointer(repo.id).await? else {
+            return Ok(());
+        };
+        let prev = self.publication(id).await?;
+        let now = Timestamp::now();
+        let mut ctx = self.render_ctx(now);
+        let Some(manifest) = apt::add_xz(&mut ctx, &repo, &prev.manifest).await? else {
+            return Ok(());
+        };
+        ctx.chunker.flush(&manifest).await?;
+        // One attempt. If the pointer moved while we compressed (a publish
+        // on another node), its publication lacks Packages.xz again and its
+        // publisher scheduled a pass of its own (as serving a Release
+        // without it does): compressing again here would only keep this
+        // node's uploads waiting behind the lock, and lose to the next
+        // publish again while a burst goes on.
+        if let Some(new) = self
+            .commit(&repo, Some(id), revision, manifest, now)
+            .await?
+        {
+            tracing::debug!(repo = %name, publication = %new, "published Packages.xz");
         }
         Ok(())
     }
