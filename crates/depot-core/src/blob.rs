@@ -97,6 +97,12 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn delete(&self, digest: &Sha256) -> Result<(), BlobError>;
     /// Every blob, for gc.
     async fn list(&self) -> Result<Vec<BlobInfo>, BlobError>;
+    /// The blob's own file when the store is a local directory, so a
+    /// reader may open it in place (read-only: the file must never be
+    /// written or moved through this path). `None` elsewhere.
+    fn local_path(&self, _digest: &Sha256) -> Option<std::path::PathBuf> {
+        None
+    }
     /// A URL a client can GET the blob from directly for `ttl`, where the
     /// backend can presign (S3); `None` where it cannot (local disk, memory).
     async fn presign_get(

@@ -27,6 +27,9 @@ mod tree;
 
 pub use depot_store::{AppliedMigration, S3Options};
 pub use error::ServiceError;
+
+/// Stored packages re-read at once by a rebuild.
+const REBUILD_PARALLEL: usize = 4;
 pub use gc::GcReport;
 pub use images::{ImageScope, ImageSpec};
 pub use stores::{MigrationReport, StoreUrls, migrate, redact_url};
@@ -44,6 +47,7 @@ use depot_core::sign::PgpSigner;
 use depot_core::*;
 use depot_sign::{KeyAlgorithm, PgpKey};
 use futures::stream::BoxStream;
+use futures::{StreamExt as _, TryStreamExt as _};
 use rand::RngCore;
 use serde::Serialize;
 use std::ops::Range;
@@ -321,44 +325,63 @@ impl Depot {
     pub async fn rebuild(&self, name: &RepoName) -> Result<RebuildReport, ServiceError> {
         let repo = self.repo(name).await?;
         let packages = self.inner.meta.list_packages(repo.id).await?;
-        let mut updates = Vec::with_capacity(packages.len());
-        for p in &packages {
-            let read = self.inner.blobs.get(&p.hashes.sha256, None).await?;
-            let body = tokio_util::io::StreamReader::new(futures::TryStreamExt::map_err(
-                read.stream,
-                |e| std::io::Error::other(e.to_string()),
-            ));
-            let staged = staging::stage(&self.inner.config.tmp_dir, body, u64::MAX).await?;
-            if staged.hashes.sha256 != p.hashes.sha256 {
-                return Err(ServiceError::Internal(format!(
-                    "blob of {} does not match its digest (store corrupted?)",
-                    p.filename
-                )));
-            }
-            let inspected = self
-                .inspect(&staged, p.filename.clone(), p.created_at, Some(p))
-                .await
-                .map_err(|e| match e {
-                    ServiceError::BadPackage(msg) => {
-                        ServiceError::BadPackage(format!("{}: {msg}", p.filename))
-                    }
-                    e => e,
-                })?;
-            updates.push(meta::PackageUpdate {
-                id: p.id,
-                format: inspected.format,
-                name: inspected.name,
-                version: inspected.version,
-                arch: inspected.arch,
-                index_entry: inspected.index_entry,
-                fields: inspected.fields,
-            });
-        }
+        // Re-read a few at a time: reading and parsing overlap across cores.
+        let updates: Vec<meta::PackageUpdate> = futures::stream::iter(0..packages.len())
+            .map(|i| self.reread(&packages[i]))
+            .buffered(REBUILD_PARALLEL)
+            .try_collect()
+            .await?;
         let revision = self.inner.meta.update_packages(repo.id, &updates).await?;
         self.publish_until(&repo, revision).await?;
         Ok(RebuildReport {
             packages: packages.len(),
             revision,
+        })
+    }
+
+    /// Reads one stored package again: in place where the blob is a local
+    /// file, else through a staged copy; its digest is checked either way.
+    async fn reread(&self, p: &Package) -> Result<meta::PackageUpdate, ServiceError> {
+        let staged = match self.inner.blobs.local_path(&p.hashes.sha256) {
+            Some(path) => {
+                let hashes = p.hashes.clone();
+                tokio::task::spawn_blocking(move || staging::Staged::in_place(path, hashes))
+                    .await
+                    .map_err(error::join_error)??
+            }
+            None => {
+                let read = self.inner.blobs.get(&p.hashes.sha256, None).await?;
+                let body = tokio_util::io::StreamReader::new(futures::TryStreamExt::map_err(
+                    read.stream,
+                    |e| std::io::Error::other(e.to_string()),
+                ));
+                let staged = staging::stage(&self.inner.config.tmp_dir, body, u64::MAX).await?;
+                if staged.hashes.sha256 != p.hashes.sha256 {
+                    return Err(ServiceError::Internal(format!(
+                        "blob of {} does not match its digest (store corrupted?)",
+                        p.filename
+                    )));
+                }
+                staged
+            }
+        };
+        let inspected = self
+            .inspect(&staged, p.filename.clone(), p.created_at, Some(p))
+            .await
+            .map_err(|e| match e {
+                ServiceError::BadPackage(msg) => {
+                    ServiceError::BadPackage(format!("{}: {msg}", p.filename))
+                }
+                e => e,
+            })?;
+        Ok(meta::PackageUpdate {
+            id: p.id,
+            format: inspected.format,
+            name: inspected.name,
+            version: inspected.version,
+            arch: inspected.arch,
+            index_entry: inspected.index_entry,
+            fields: inspected.fields,
         })
     }
 

@@ -16,6 +16,9 @@ const SUFFIX: &str = ".part";
 #[derive(Debug)]
 pub struct Staged {
     path: PathBuf,
+    /// False for a file read in place ([`Staged::in_place`]): not ours to
+    /// remove.
+    owned: bool,
     pub hashes: Hashes,
     pub size: u64,
     /// The first bytes, for format sniffing.
@@ -26,11 +29,53 @@ impl Staged {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// An existing file (a blob on local disk) read where it is: hashed
+    /// with SHA-256 only and compared with `hashes.sha256`; never removed.
+    /// For re-reading stored packages without copying them.
+    pub fn in_place(path: PathBuf, hashes: Hashes) -> Result<Staged, ServiceError> {
+        use sha2::Digest;
+        use std::io::Read;
+        let mut file = std::fs::File::open(&path)?;
+        let mut sha = sha2::Sha256::new();
+        let mut head = Vec::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            if head.len() < 4096 {
+                let take = (4096 - head.len()).min(n);
+                head.extend_from_slice(&buf[..take]);
+            }
+            sha.update(&buf[..n]);
+            size += n as u64;
+        }
+        let digest = depot_core::Sha256(sha.finalize().into());
+        if digest != hashes.sha256 {
+            return Err(ServiceError::Internal(format!(
+                "{} does not match its digest {} (store corrupted?)",
+                path.display(),
+                hashes.sha256.hex()
+            )));
+        }
+        Ok(Staged {
+            path,
+            owned: false,
+            hashes,
+            size,
+            head,
+        })
+    }
 }
 
 impl Drop for Staged {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if self.owned {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -96,6 +141,7 @@ pub async fn stage<R: AsyncRead + Unpin>(
     guard.0 = None;
     Ok(Staged {
         path,
+        owned: true,
         hashes,
         size,
         head,

@@ -368,3 +368,37 @@ async fn bad_rpms_are_refused_and_change_nothing() {
     );
     assert_eq!(observable(&depot, "r").await, before);
 }
+
+#[tokio::test]
+async fn rebuild_refuses_a_corrupted_blob_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    for i in 0..3 {
+        upload(&depot, "r", &fixture(i), None).await;
+    }
+    let before = observable(&depot, "r").await;
+    let victim = depot
+        .list_packages(&repo("r"))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == "pkg001")
+        .unwrap();
+    let hex = victim.hashes.sha256.hex();
+    let path = dir.path().join("blobs/sha256").join(&hex[..2]).join(&hex);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let err = depot.rebuild(&repo("r")).await.expect_err("corrupted blob");
+    assert!(
+        err.to_string().contains("does not match its digest"),
+        "{err}"
+    );
+    assert_eq!(observable(&depot, "r").await, before);
+}

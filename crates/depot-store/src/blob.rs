@@ -580,6 +580,12 @@ impl BlobStore for ObjectBlobStore {
         }
     }
 
+    fn local_path(&self, digest: &Sha256) -> Option<std::path::PathBuf> {
+        self.local_dir
+            .as_ref()
+            .map(|dir| dir.join(self.key(digest).as_ref()))
+    }
+
     /// Files up to 8 MiB are read and put in one request; larger ones are
     /// streamed in 8 MiB parts (at most one part in memory at a time).
     async fn put_file(&self, digest: &Sha256, path: &Path) -> Result<PutOutcome, BlobError> {
