@@ -472,6 +472,16 @@ impl Cli {
         Ok(())
     }
 
+    /// `depot rebuild REPO` on the data directory: re-reads every stored package.
+    pub fn rebuild(&self, timeout: Duration) -> Result<proc::Outcome> {
+        let mut c = depot_cmd(&self.bin);
+        c.arg("rebuild")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg(REPO);
+        proc::run_ok(&mut c, timeout, &self.log)
+    }
+
     pub fn add(&self, debs: &[Pkg], timeout: Duration) -> Result<proc::Outcome> {
         let mut c = depot_cmd(&self.bin);
         c.arg("add").arg("--data-dir").arg(&self.data_dir).arg(REPO);

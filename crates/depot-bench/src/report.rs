@@ -111,6 +111,9 @@ pub struct SizeResult {
     pub full_secs: [Cell; 3],
     /// `depot add` in local mode, seconds.
     pub cli_full_secs: Cell,
+    /// `depot rebuild` of the `depot add` data directory (re-reading every
+    /// stored package), seconds; `Skipped` where not measured.
+    pub rebuild_secs: Cell,
     /// One-more samples in seconds, per tool.
     pub one_secs: [Vec<f64>; 3],
     pub one_failed: [Option<String>; 3],
@@ -199,6 +202,18 @@ pub fn rows(results: &[SizeResult], clients: usize, cols: &Columns) -> Vec<Row> 
                 unit: Unit::Secs,
                 cells: [
                     r.cli_full_secs.clone(),
+                    r.full_secs[1].clone(),
+                    r.full_secs[2].clone(),
+                ],
+            });
+        }
+        if !matches!(r.rebuild_secs, Cell::Skipped) {
+            rows.push(Row {
+                n,
+                metric: "full rebuild, `depot rebuild` (re-read all stored)".into(),
+                unit: Unit::Secs,
+                cells: [
+                    r.rebuild_secs.clone(),
                     r.full_secs[1].clone(),
                     r.full_secs[2].clone(),
                 ],

@@ -13,8 +13,8 @@ use crate::depot::{self, Format};
 use crate::peers::{Cost, Timeouts};
 use crate::report::{self, Cell, SizeResult};
 use crate::{
-    Bench, SETTLE_TIMEOUT, SLOW_RUNS, SLOW_SECS, START_TIMEOUT, TIMEOUTS, Tool, check_listing,
-    err_text, flush_writeback, loadavg, proc, rpmmd,
+    Bench, FULL_TIMEOUT, SETTLE_TIMEOUT, SLOW_RUNS, SLOW_SECS, START_TIMEOUT, TIMEOUTS, Tool,
+    check_listing, err_text, flush_writeback, loadavg, proc, rpmmd,
 };
 
 /// Column of depot in [`report::RPM`].
@@ -225,6 +225,21 @@ impl Bench {
                 Err(e) => res.cli_full_secs = Cell::Failed(err_text(&e)),
             }
             eprintln!("  depot add full publish: {:?}", res.cli_full_secs);
+            // 1c. depot rebuild of what depot add stored: the like-for-like
+            // of createrepo_c's full run (read N rpms, write repodata).
+            if matches!(res.cli_full_secs, Cell::Val(_)) {
+                let cli = depot::Cli {
+                    bin: self.args.depot_bin.clone(),
+                    data_dir: dir.join("depot-cli-data"),
+                    log: dir.join("depot-cli.log"),
+                };
+                flush_writeback();
+                res.rebuild_secs = match cli.rebuild(FULL_TIMEOUT) {
+                    Ok(out) => Cell::Val(out.wall.as_secs_f64()),
+                    Err(e) => Cell::Failed(err_text(&e)),
+                };
+                eprintln!("  depot rebuild: {:?}", res.rebuild_secs);
+            }
         }
 
         // 2. One more, interleaved as in P1.
