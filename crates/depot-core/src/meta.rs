@@ -189,6 +189,13 @@ pub trait MetaStore: Send + Sync + 'static {
         updates: &[PackageUpdate],
     ) -> Result<Revision, MetaError>;
 
+    /// The greatest placement id of the repo (0 for none). Placement ids
+    /// become visible in increasing order, so every placement with an id up
+    /// to the returned one is committed when this returns: a publisher that
+    /// reads this *before* its rows may treat every format as rendered up
+    /// to it.
+    async fn max_placement_id(&self, repo: RepoId) -> Result<PlacementId, MetaError>;
+
     /// The placements of `format` packages with a placement id greater than
     /// `after`, ordered by placement id. Placement ids only grow, so a
     /// publisher that remembers the last id it rendered can read just what is

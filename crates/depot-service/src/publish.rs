@@ -112,6 +112,8 @@ impl Depot {
             };
             let now = Timestamp::now();
             let started = std::time::Instant::now();
+            // Read before any publisher reads its rows (see below).
+            let high_water = meta.max_placement_id(repo.id).await?;
             let mut ctx = self.render_ctx(now);
             let manifest = apt::render(&mut ctx, &repo, prev.as_ref().map(|p| &p.manifest)).await?;
             let manifest = rpm::render(&mut ctx, &repo, manifest).await?;
@@ -119,6 +121,7 @@ impl Depot {
                 pacman::render(&mut ctx, &repo, manifest, &self.inner.pacman_names).await?;
             let manifest = crate::apk::render(&mut ctx, self, &repo, manifest).await?;
             let manifest = crate::freebsd::render(&mut ctx, self, &repo, manifest).await?;
+            let manifest = raise_watermarks(manifest, high_water);
             ctx.chunker.flush(&manifest).await?;
             let rendered = std::time::Instant::now();
             let expected = pointer.map(|p| p.0);
@@ -145,6 +148,28 @@ impl Depot {
             "repository '{name}' is being published by others; retry"
         )))
     }
+}
+
+/// Raises every format's `last_placement` watermark to `high_water`: each
+/// publisher has rendered all of its rows up to there (it read them after
+/// `high_water` was read, and those placements were committed by then), so
+/// the next publish asks only for what is newer. Without this the watermark
+/// of a format the repo does not use (debs in an rpm-only repo) never
+/// moves, and every publish walks all of the repo's placements to find none.
+fn raise_watermarks(
+    mut manifest: depot_core::Manifest,
+    high_water: depot_core::PlacementId,
+) -> depot_core::Manifest {
+    if let Some(states) = manifest.state.as_object_mut() {
+        for state in states.values_mut() {
+            if let Some(last) = state.get_mut("last_placement")
+                && last.as_i64().is_some_and(|l| l < high_water.0)
+            {
+                *last = serde_json::Value::from(high_water.0);
+            }
+        }
+    }
+    manifest
 }
 
 impl Depot {

@@ -986,6 +986,28 @@ async fn index_rows(s: Store) {
         files[0].placement_id > rows[1].placement_id
             && files[0].placement_id < rows[2].placement_id
     );
+
+    // max_placement_id: the repo's newest placement of any format; 0 for a
+    // repo without placements; other repos' placements do not count.
+    assert_eq!(
+        s.max_placement_id(r.id).await.unwrap(),
+        rows[2].placement_id,
+        "{TAG} max_placement_id is the newest placement of the repo"
+    );
+    let empty = new_repo(&s, "empty").await;
+    assert_eq!(
+        s.max_placement_id(empty.id).await.unwrap(),
+        PlacementId(0),
+        "{TAG} max_placement_id of a repo without placements is 0"
+    );
+    let o = s
+        .index_rows(other.id, Format::Deb, PlacementId(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.max_placement_id(other.id).await.unwrap(),
+        o[0].placement_id
+    );
 }
 
 async fn placement_ids_only_grow(s: Store) {

@@ -1074,6 +1074,17 @@ impl MetaStore for SqlMetaStore {
         finish(tx, result).await
     }
 
+    async fn max_placement_id(&self, repo: RepoId) -> Result<PlacementId, MetaError> {
+        // One probe of `placements_by_repo_id` (repo_id, id).
+        let row =
+            sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM placements WHERE repo_id = $1")
+                .bind(repo.0)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_sqlx)?;
+        Ok(PlacementId(get(&row, "id")?))
+    }
+
     async fn index_rows(
         &self,
         repo: RepoId,
