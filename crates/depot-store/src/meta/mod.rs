@@ -1098,6 +1098,14 @@ impl MetaStore for SqlMetaStore {
              WHERE pl.repo_id = $1 AND pl.id > $2 AND p.format = $3 \
              ORDER BY pl.id",
         )
+        // Planned at every call with the actual cursor, never as a cached
+        // generic plan: one made while the tables were nearly empty (a new
+        // installation, autovacuum not run yet) joins by scanning all of
+        // `packages` for every placement, which made each publish of a
+        // 2,000-package repo take seconds on PostgreSQL; and a cursor near
+        // the end (a publish reading what is new) wants another plan than
+        // a cursor of 0 (a full render).
+        .persistent(false)
         .bind(repo.0)
         .bind(after.0)
         .bind(format.as_str())
