@@ -91,8 +91,10 @@ pub struct NameCache {
 }
 
 /// Above this many databases the cache is dropped wholesale (a set of
-/// 10,000 names is about half a megabyte).
-const MAX_CACHED_DBS: usize = 256;
+/// 10,000 names is about half a megabyte). A publish replaces the entry of
+/// each database it rewrites, so this bounds the databases cached, not the
+/// publishes.
+const MAX_CACHED_DBS: usize = 64;
 
 impl NameCache {
     fn get(&self, digest: &Sha256) -> Option<Arc<BTreeSet<String>>> {
@@ -104,6 +106,12 @@ impl NameCache {
             m.clear();
         }
         m.insert(digest, names);
+    }
+    /// Removes and returns an entry (its set, without a copy when no one
+    /// else holds it).
+    fn take(&self, digest: &Sha256) -> Option<BTreeSet<String>> {
+        let set = self.map.lock().expect("poisoned").remove(digest)?;
+        Some(Arc::try_unwrap(set).unwrap_or_else(|shared| (*shared).clone()))
     }
 }
 
@@ -269,25 +277,7 @@ async fn append(
 ) -> Result<Manifest, ServiceError> {
     for ((dbn, arch), idx) in plan {
         let new: Vec<&Row<'_>> = idx.iter().map(|&i| &rows[i]).collect();
-        let prev_names = if state.dbs.contains(&dbn) {
-            manifest
-                .files
-                .get(&format!("{}/{dbn}.db.tar", dir_of(&arch)))
-                .and_then(|f| names.get(&f.hashes.sha256))
-        } else {
-            Some(Arc::new(BTreeSet::new()))
-        };
-        write_db(
-            ctx,
-            &mut manifest,
-            &arch,
-            &dbn,
-            &new,
-            true,
-            prev_names,
-            names,
-        )
-        .await?;
+        write_db(ctx, &mut manifest, &arch, &dbn, &new, true, names).await?;
     }
     for r in rows {
         state.dbs.insert(r.db.clone());
@@ -304,17 +294,7 @@ async fn append(
         })
         .collect();
     for (dbn, arch) in missing {
-        write_db(
-            ctx,
-            &mut manifest,
-            &arch,
-            &dbn,
-            &[],
-            false,
-            Some(Arc::new(BTreeSet::new())),
-            names,
-        )
-        .await?;
+        write_db(ctx, &mut manifest, &arch, &dbn, &[], false, names).await?;
     }
     if let Some(last) = rows.iter().map(|r| r.row.placement_id.0).max() {
         state.last_placement = state.last_placement.max(last);
@@ -375,17 +355,7 @@ async fn full(
             }
             let mut winners: Vec<&Row<'_>> = best.into_values().collect();
             winners.sort_by_key(|r| r.row.placement_id);
-            write_db(
-                ctx,
-                &mut manifest,
-                arch,
-                dbn,
-                &winners,
-                false,
-                Some(Arc::new(BTreeSet::new())),
-                names,
-            )
-            .await?;
+            write_db(ctx, &mut manifest, arch, dbn, &winners, false, names).await?;
         }
     }
     set_state(&mut manifest, &state);
@@ -402,9 +372,8 @@ fn body_of(chunks: &[Chunk]) -> Vec<Chunk> {
 
 /// Writes `{db}.db` and `{db}.files` of one architecture: appends `rows`
 /// to the previous files when `extend`, else makes them of `rows` alone;
-/// then hashes, signs and records the names (`prev_names` are those listed
-/// before, when known).
-#[allow(clippy::too_many_arguments)]
+/// then hashes, signs, and moves the cached names of the previous database
+/// tar (when cached) to the new one.
 async fn write_db(
     ctx: &mut RenderCtx<'_>,
     manifest: &mut Manifest,
@@ -412,10 +381,13 @@ async fn write_db(
     dbn: &str,
     rows: &[&Row<'_>],
     extend: bool,
-    prev_names: Option<Arc<BTreeSet<String>>>,
     names: &NameCache,
 ) -> Result<(), ServiceError> {
     let dir = dir_of(arch);
+    let prev_digest = manifest
+        .files
+        .get(&format!("{dir}/{dbn}.db.tar"))
+        .map(|f| f.hashes.sha256);
     let mut db_names_digest = None;
     for files_db in [false, true] {
         let kind = if files_db { "files" } else { "db" };
@@ -471,12 +443,13 @@ async fn write_db(
             .insert(format!("{gz_path}.tar.gz"), gz.clone());
         manifest.files.insert(gz_path, gz);
     }
-    if let (Some(digest), Some(prev)) = (db_names_digest, prev_names) {
-        let mut next: BTreeSet<String> = if extend {
-            (*prev).clone()
-        } else {
-            BTreeSet::new()
-        };
+    // The previous names, unless the previous database's are not cached
+    // (then the next publish reads them from the tar).
+    let base = match (extend, prev_digest) {
+        (true, Some(prev)) => names.take(&prev),
+        _ => Some(BTreeSet::new()),
+    };
+    if let (Some(digest), Some(mut next)) = (db_names_digest, base) {
         next.extend(rows.iter().map(|r| r.row.name.clone()));
         names.put(digest, Arc::new(next));
     }
