@@ -3,10 +3,12 @@
 //! P4 (issue 4): depot against repo-add on the same tiny pacman packages.
 //! Each: full publish of N packages, one more upload until the published index lists it,
 //! and peak RSS. See docs/bench.md for what each number means.
+//! `depot-bench ingest` is P3 of issue 5, concurrent HTTP ingest (src/ingest.rs).
 
 mod apt;
 mod corpus;
 mod depot;
+mod ingest;
 mod pacmanbench;
 mod peers;
 mod proc;
@@ -42,7 +44,8 @@ const SLOW_SECS: f64 = 10.0;
 const SLOW_RUNS: usize = 5;
 
 const USAGE: &str = "\
-usage: depot-bench [--formats apt,rpm,pacman] [--sizes 1000,10000] [--runs 20]
+usage: depot-bench ingest --help   (P3 of issue 5: concurrent HTTP ingest)
+       depot-bench [--formats apt,rpm,pacman] [--sizes 1000,10000] [--runs 20]
                    [--depot-bin target/release/depot] [--clients 8] [--json PATH]
                    [--tools depot,reprepro,aptly,createrepo_c,repo-add] [--no-sqlite]
                    [--peer-key auto|rsa4096|rsa3072|ed25519] [--no-cli] [--keep]
@@ -194,6 +197,9 @@ struct Bench {
 
 fn real_main() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if std::env::args().nth(1).as_deref() == Some("ingest") {
+        return ingest::run(std::env::args().skip(2));
+    }
     let args = parse_args()?;
     let apt = args.formats.contains(&Fmt::Apt);
     let rpm = args.formats.contains(&Fmt::Rpm);
