@@ -20,6 +20,7 @@ pub mod images;
 mod inspect;
 mod pacman;
 mod publish;
+mod recorder;
 mod rpm;
 pub mod staging;
 mod stores;
@@ -208,6 +209,7 @@ struct Inner {
     signer: PgpKey,
     config: ServiceConfig,
     publisher: publish::Publisher,
+    recorder: Arc<recorder::Recorder>,
     chunks: chunks::ChunkCache,
     publications: tree::PublicationCache,
     pacman_names: pacman::NameCache,
@@ -241,6 +243,7 @@ impl Depot {
                 signer,
                 config,
                 publisher: publish::Publisher::default(),
+                recorder: Arc::default(),
                 chunks: chunks::ChunkCache::default(),
                 publications: tree::PublicationCache::default(),
                 pacman_names: pacman::NameCache::default(),
@@ -440,15 +443,12 @@ impl Depot {
             }
         };
         let started = std::time::Instant::now();
+        // In one transaction with other uploads to the repo arriving
+        // meanwhile (group commit; see recorder.rs).
         let outcome = self
             .inner
-            .meta
-            .add_package(
-                prepared.repo.id,
-                &package,
-                std::slice::from_ref(&placement),
-                Timestamp::now(),
-            )
+            .recorder
+            .add(&self.inner.meta, prepared.repo.id, package, placement)
             .await?;
         tracing::trace!(
             repo = %prepared.repo.name,

@@ -785,3 +785,72 @@ async fn a_serving_process_completes_what_the_cli_left_out() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Concurrent single uploads are recorded in shared transactions (group
+/// commit): each still gets its own outcome, a conflicting one is refused
+/// alone (409) while the uploads batched with it land, and every accepted
+/// one is listed when its call returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_uploads_commit_together_and_fail_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    let first = DebBuilder::new("clash", "1", "amd64");
+    upload(&depot, "r", &first).await;
+    // Same file name, other content: a conflict, whichever batch it lands in.
+    let clash = DebBuilder::new("clash", "1", "amd64").field("Description", "other bytes");
+    assert_eq!(first.file_name(), clash.file_name());
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let depot = depot.clone();
+        let deb = if i == 11 {
+            clash.clone()
+        } else {
+            DebBuilder::new(&format!("g{i}"), "1", "amd64")
+        };
+        tasks.push(tokio::spawn(async move {
+            let bytes = deb.build();
+            let result = depot
+                .upload(
+                    &repo("r"),
+                    &FileName::new(&deb.file_name()).unwrap(),
+                    &bytes[..],
+                    &UploadOptions::default(),
+                )
+                .await;
+            if result.is_ok() {
+                // Read-your-writes holds for every member of a batch.
+                let packages = text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await;
+                assert!(
+                    package_names(&packages).contains(&format!("g{i}")),
+                    "g{i} acknowledged but not listed"
+                );
+            }
+            (i, result)
+        }));
+    }
+    for t in tasks {
+        let (i, result) = t.await.unwrap();
+        if i == 11 {
+            assert!(
+                matches!(result, Err(ServiceError::Conflict(_))),
+                "the clashing upload is refused: {result:?}"
+            );
+        } else {
+            assert!(result.unwrap().created, "g{i} is new");
+        }
+    }
+    let packages = text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await;
+    let mut names = package_names(&packages);
+    names.sort();
+    let mut expected: Vec<String> = (0..24)
+        .filter(|i| *i != 11)
+        .map(|i| format!("g{i}"))
+        .chain(["clash".to_string()])
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+}
