@@ -302,11 +302,15 @@ impl Depot {
     /// publication by publishing it again with them, at the same revision.
     /// Runs in the background after publishes; the CLI calls it before it
     /// exits.
+    ///
+    /// Compressing takes seconds on a large repo, so it runs without the
+    /// repo's publish lock: an upload arriving meanwhile publishes at once
+    /// instead of waiting behind it. Only the commit takes the lock; it is
+    /// a compare-and-set from the publication that was compressed, so if
+    /// anything was published meanwhile, the pass is dropped (that publish
+    /// scheduled a pass of its own).
     pub async fn complete_indexes(&self, name: &RepoName) -> Result<(), ServiceError> {
         let meta = self.inner.meta.as_ref();
-        let repo = self.repo(name).await?;
-        let lock = self.inner.publisher.lock_for(repo.id);
-        let _guard = lock.lock().await;
         let repo = self.repo(name).await?;
         let Some((id, revision)) = meta.published_pointer(repo.id).await? else {
             return Ok(());
@@ -319,11 +323,16 @@ impl Depot {
         };
         ctx.chunker.flush(&manifest).await?;
         // One attempt. If the pointer moved while we compressed (a publish
-        // on another node), its publication lacks Packages.xz again and its
-        // publisher scheduled a pass of its own (as serving a Release
-        // without it does): compressing again here would only keep this
-        // node's uploads waiting behind the lock, and lose to the next
-        // publish again while a burst goes on.
+        // on this or another node), its publication lacks Packages.xz
+        // again and its publisher scheduled a pass of its own (as serving a
+        // Release without it does): compressing again here would only lose
+        // to the next publish again while a burst goes on.
+        let lock = self.inner.publisher.lock_for(repo.id);
+        let _guard = lock.lock().await;
+        if meta.published_pointer(repo.id).await?.map(|p| p.0) != Some(id) {
+            tracing::debug!(repo = %name, "published meanwhile; dropping this Packages.xz pass");
+            return Ok(());
+        }
         if let Some(new) = self
             .commit(&repo, Some(id), revision, manifest, now)
             .await?

@@ -520,6 +520,109 @@ async fn xz_follows_in_a_later_publication() {
     assert!(!release.contains("main/binary-amd64/Packages.xz"));
 }
 
+/// Regression (P1's "one more" p90 of 5.5 s at 10,000 packages): the
+/// background `Packages.xz` pass held the repo's publish lock while it
+/// compressed, so an upload arriving then waited seconds for it. It now
+/// compresses unlocked and commits only if nothing was published meanwhile:
+/// an upload racing it is published either way, and a pass that lost the
+/// race leaves no stale `.xz` behind.
+#[tokio::test]
+async fn uploads_racing_the_xz_pass_are_published_and_never_get_a_stale_xz() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = Depot::open_data_dir(
+        dir.path(),
+        ServiceConfig {
+            xz_delay: None,
+            ..ServiceConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    // Enough packages that compressing takes much longer than an upload.
+    let mut batch = Vec::new();
+    for i in 0..1000 {
+        let deb = DebBuilder::new(&format!("base{i}"), "1", "amd64");
+        let name = FileName::new(&deb.file_name()).unwrap();
+        batch.push(
+            depot
+                .prepare_upload(
+                    &repo("r"),
+                    &name,
+                    &deb.build()[..],
+                    &UploadOptions::default(),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    for out in depot.record_batch(batch).await.unwrap() {
+        out.unwrap();
+    }
+    depot.publish(&repo("r")).await.unwrap();
+    let mut upload_first = 0;
+    for round in 0..6 {
+        let xz = {
+            let depot = depot.clone();
+            tokio::spawn(async move { depot.complete_indexes(&repo("r")).await })
+        };
+        // Let the pass start before the upload in most rounds.
+        tokio::time::sleep(std::time::Duration::from_millis(5 * round)).await;
+        let name = format!("racer{round}");
+        upload(&depot, "r", &DebBuilder::new(&name, "1", "amd64")).await;
+        // Behind the lock, the upload could only return after the pass.
+        if !xz.is_finished() {
+            upload_first += 1;
+        }
+        // The upload is published as soon as it returns, xz pass or not.
+        let packages = text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await;
+        assert!(
+            package_names(&packages).contains(&name),
+            "{name} not published"
+        );
+        xz.await.unwrap().unwrap();
+        let packages = text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await;
+        assert!(package_names(&packages).contains(&name), "{name} lost");
+        let release = text(&depot, "r", "dists/stable/Release").await;
+        let entries = sha256_entries(&release);
+        let listed = |p: &str| entries.iter().find(|(path, _, _)| path == p).cloned();
+        let (_, size, sha) = listed("main/binary-amd64/Packages").expect("Packages listed");
+        assert_eq!(
+            (
+                packages.len() as u64,
+                depot_core::Sha256::of(packages.as_bytes()).hex()
+            ),
+            (size, sha)
+        );
+        if let Some((path, size, sha)) = listed("main/binary-amd64/Packages.xz") {
+            let xz = depot
+                .published_file(&repo("r"), &format!("dists/stable/{path}"), None)
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            assert_eq!(
+                (xz.len() as u64, depot_core::Sha256::of(&xz).hex()),
+                (size, sha)
+            );
+            let mut plain = String::new();
+            std::io::Read::read_to_string(&mut liblzma::read::XzDecoder::new(&xz[..]), &mut plain)
+                .unwrap();
+            assert_eq!(plain, packages, "a stale Packages.xz was published");
+        }
+    }
+    // Compressing ~0.6 MB takes far longer than one upload, so while the
+    // pass does not block uploads, most rounds see the upload return first.
+    assert!(
+        upload_first > 0,
+        "every upload waited for the xz pass to finish"
+    );
+}
+
 #[tokio::test]
 async fn listing_orders_versions_by_dpkg_rules() {
     let dir = tempfile::tempdir().unwrap();
