@@ -325,16 +325,22 @@ impl Depot {
     /// Drops all generated metadata of the repo: re-reads every stored
     /// package from its blob, replaces the parsed fields and index entries,
     /// and publishes everything afresh.
+    ///
+    /// Only records whose re-read differs are written (a rebuild after an
+    /// upgrade that changed how a format is rendered rewrites them; one on
+    /// an unchanged store writes none), but the publication is always
+    /// rendered from scratch.
     pub async fn rebuild(&self, name: &RepoName) -> Result<RebuildReport, ServiceError> {
         let repo = self.repo(name).await?;
         let packages = self.inner.meta.list_packages(repo.id).await?;
         // Re-read a few at a time: reading and parsing overlap across cores.
-        let updates: Vec<meta::PackageUpdate> = futures::stream::iter(0..packages.len())
+        let updates: Vec<Option<meta::PackageUpdate>> = futures::stream::iter(0..packages.len())
             .map(|i| self.reread(&packages[i]))
             .buffered(REBUILD_PARALLEL)
             .try_collect()
             .await?;
-        let revision = self.inner.meta.update_packages(repo.id, &updates).await?;
+        let changed: Vec<meta::PackageUpdate> = updates.into_iter().flatten().collect();
+        let revision = self.inner.meta.update_packages(repo.id, &changed).await?;
         self.publish_until(&repo, revision).await?;
         Ok(RebuildReport {
             packages: packages.len(),
@@ -343,14 +349,30 @@ impl Depot {
     }
 
     /// Reads one stored package again: in place where the blob is a local
-    /// file, else through a staged copy; its digest is checked either way.
-    async fn reread(&self, p: &Package) -> Result<meta::PackageUpdate, ServiceError> {
-        let staged = match self.inner.blobs.local_path(&p.hashes.sha256) {
+    /// file (hashing and parsing in one blocking task), else through a
+    /// staged copy; its digest is checked either way. `None` when the
+    /// result equals the stored record.
+    async fn reread(&self, p: &Package) -> Result<Option<meta::PackageUpdate>, ServiceError> {
+        let keep_sig = inspect::kept_signature(Some(p));
+        let inspected = match self.inner.blobs.local_path(&p.hashes.sha256) {
             Some(path) => {
-                let hashes = p.hashes.clone();
-                tokio::task::spawn_blocking(move || staging::Staged::in_place(path, hashes))
-                    .await
-                    .map_err(error::join_error)??
+                let (hashes, inspector) = (p.hashes.clone(), self.inspector());
+                let (filename, created) = (p.filename.clone(), p.created_at);
+                tokio::task::spawn_blocking(move || {
+                    let staged = staging::Staged::in_place(path, hashes)?;
+                    let format = depot_formats::detect::sniff(&staged.head, filename.as_str());
+                    inspector.inspect_file(
+                        staged.path(),
+                        format,
+                        staged.size,
+                        staged.hashes.clone(),
+                        filename,
+                        created,
+                        keep_sig,
+                    )
+                })
+                .await
+                .map_err(error::join_error)?
             }
             None => {
                 let read = self.inner.blobs.get(&p.hashes.sha256, None).await?;
@@ -365,19 +387,23 @@ impl Depot {
                         p.filename
                     )));
                 }
-                staged
+                self.inspect(&staged, p.filename.clone(), p.created_at, Some(p))
+                    .await
             }
         };
-        let inspected = self
-            .inspect(&staged, p.filename.clone(), p.created_at, Some(p))
-            .await
-            .map_err(|e| match e {
-                ServiceError::BadPackage(msg) => {
-                    ServiceError::BadPackage(format!("{}: {msg}", p.filename))
-                }
-                e => e,
-            })?;
-        Ok(meta::PackageUpdate {
+        let inspected = inspected.map_err(|e| match e {
+            ServiceError::BadPackage(msg) => {
+                ServiceError::BadPackage(format!("{}: {msg}", p.filename))
+            }
+            e => e,
+        })?;
+        let unchanged = inspected.format == p.format
+            && inspected.name == p.name
+            && inspected.version == p.version
+            && inspected.arch == p.arch
+            && inspected.index_entry == p.index_entry
+            && inspected.fields == p.fields;
+        Ok((!unchanged).then(|| meta::PackageUpdate {
             id: p.id,
             format: inspected.format,
             name: inspected.name,
@@ -385,7 +411,7 @@ impl Depot {
             arch: inspected.arch,
             index_entry: inspected.index_entry,
             fields: inspected.fields,
-        })
+        }))
     }
 
     // ---- packages ------------------------------------------------------------
@@ -500,16 +526,7 @@ impl Depot {
                 },
             });
         }
-        let placement = Placement {
-            distribution: opts
-                .distribution
-                .clone()
-                .unwrap_or_else(|| repo.settings.default_distribution.clone()),
-            component: opts
-                .component
-                .clone()
-                .unwrap_or_else(|| repo.settings.default_component.clone()),
-        };
+        let placement = placement_for(&repo, opts);
         let staged = staging::stage(
             &self.inner.config.tmp_dir,
             body,
@@ -536,6 +553,59 @@ impl Depot {
         );
         Ok(PreparedUpload {
             repo,
+            item: Prepared::Package {
+                package: Box::new(package),
+                placement,
+            },
+        })
+    }
+
+    /// [`Depot::prepare_upload`] of a file on local disk, for bulk imports:
+    /// `repo` is looked up once by the caller, and copying, hashing and
+    /// parsing run in one blocking task instead of a hop to the blocking
+    /// pool for every read and write.
+    pub async fn prepare_upload_file(
+        &self,
+        repo: &Repo,
+        filename: &FileName,
+        path: &std::path::Path,
+        opts: &UploadOptions,
+    ) -> Result<PreparedUpload, ServiceError> {
+        if pacman::signature_target(filename.as_str()).is_some() {
+            let file = tokio::fs::File::open(path).await?;
+            return self.prepare_upload(&repo.name, filename, file, opts).await;
+        }
+        let placement = placement_for(repo, opts);
+        let inspector = self.inspector();
+        let (tmp, limit) = (
+            self.inner.config.tmp_dir.clone(),
+            self.inner.config.max_upload_bytes,
+        );
+        let (src, name) = (path.to_path_buf(), filename.clone());
+        let (staged, package) = tokio::task::spawn_blocking(move || {
+            let staged = staging::stage_file_blocking(&tmp, &src, limit)?;
+            let format = depot_formats::detect::sniff(&staged.head, name.as_str());
+            let package = inspector.inspect_file(
+                staged.path(),
+                format,
+                staged.size,
+                staged.hashes.clone(),
+                name,
+                Timestamp::now(),
+                None,
+            )?;
+            Ok::<_, ServiceError>((staged, package))
+        })
+        .await
+        .map_err(error::join_error)??;
+        // The staged file becomes the blob (moved, not copied, on local disk).
+        self.inner
+            .blobs
+            .put_file_moving(&staged.hashes.sha256, staged.path())
+            .await?;
+        drop(staged);
+        Ok(PreparedUpload {
+            repo: repo.clone(),
             item: Prepared::Package {
                 package: Box::new(package),
                 placement,
@@ -1195,4 +1265,18 @@ async fn load_or_create_key(
     };
     PgpKey::from_armored_secret(&armored)
         .map_err(|e| ServiceError::Internal(format!("the stored signing key is unusable: {e}")))
+}
+
+/// Where an upload goes: the options, else the repo's defaults.
+fn placement_for(repo: &Repo, opts: &UploadOptions) -> Placement {
+    Placement {
+        distribution: opts
+            .distribution
+            .clone()
+            .unwrap_or_else(|| repo.settings.default_distribution.clone()),
+        component: opts
+            .component
+            .clone()
+            .unwrap_or_else(|| repo.settings.default_component.clone()),
+    }
 }

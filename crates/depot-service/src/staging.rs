@@ -40,7 +40,7 @@ impl Staged {
         let mut sha = sha2::Sha256::new();
         let mut head = Vec::new();
         let mut size = 0u64;
-        let mut buf = vec![0u8; 256 * 1024];
+        let mut buf = vec![0u8; read_buffer_len(file.metadata()?.len())];
         loop {
             let n = file.read(&mut buf)?;
             if n == 0 {
@@ -99,6 +99,17 @@ fn temp_name() -> String {
     )
 }
 
+/// Largest read buffer; a small file gets one of its own size (plus one
+/// byte, to see the end in one read), so a bulk import of small packages
+/// does not zero and fault in a large buffer per file.
+const MAX_READ_BUFFER: usize = 256 * 1024;
+
+fn read_buffer_len(file_len: u64) -> usize {
+    (file_len as usize)
+        .saturating_add(1)
+        .clamp(4096, MAX_READ_BUFFER)
+}
+
 /// Streams `body` into a new file in `dir`, hashing as it goes. Fails with
 /// `TooLarge` as soon as more than `limit` bytes arrive (the partial file is
 /// removed).
@@ -116,9 +127,11 @@ pub async fn stage<R: AsyncRead + Unpin>(
     let mut guard = Guard(Some(path.clone()));
     let mut hasher = MultiHasher::new();
     let mut head = Vec::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    // Filled through `read_buf`: its spare capacity is never zeroed.
+    let mut buf = Vec::with_capacity(64 * 1024);
     loop {
-        let n = body.read(&mut buf).await.map_err(|e| {
+        buf.clear();
+        let n = body.read_buf(&mut buf).await.map_err(|e| {
             // The client went away or the body stream failed: not our fault.
             ServiceError::Invalid(format!("reading the upload failed: {e}"))
         })?;
@@ -136,6 +149,59 @@ pub async fn stage<R: AsyncRead + Unpin>(
         file.write_all(&buf[..n]).await?;
     }
     file.flush().await?;
+    drop(file);
+    let (hashes, size) = hasher.finish();
+    guard.0 = None;
+    Ok(Staged {
+        path,
+        owned: true,
+        hashes,
+        size,
+        head,
+    })
+}
+
+/// [`stage`] for a file on local disk, on the calling (blocking) thread:
+/// copies `src` into a new file in `dir` while hashing it. For bulk imports,
+/// where one blocking task per file replaces a round trip to the blocking
+/// pool per read and write.
+pub fn stage_file_blocking(dir: &Path, src: &Path, limit: u64) -> Result<Staged, ServiceError> {
+    use std::io::{Read, Write};
+    // The caller's file: failing to read it is the caller's error.
+    let unreadable =
+        |e: std::io::Error| ServiceError::Invalid(format!("cannot read {}: {e}", src.display()));
+    let mut input = std::fs::File::open(src).map_err(unreadable)?;
+    let len = input.metadata().map_err(unreadable)?.len();
+    if len > limit {
+        return Err(ServiceError::TooLarge { limit });
+    }
+    let path = dir.join(temp_name());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let mut guard = Guard(Some(path.clone()));
+    let mut hasher = MultiHasher::new();
+    let mut head = Vec::new();
+    let mut buf = vec![0u8; read_buffer_len(len)];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(unreadable(e)),
+        };
+        // The file may grow while it is read.
+        if hasher.len() + n as u64 > limit {
+            return Err(ServiceError::TooLarge { limit });
+        }
+        if head.len() < 4096 {
+            let take = (4096 - head.len()).min(n);
+            head.extend_from_slice(&buf[..take]);
+        }
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n])?;
+    }
     drop(file);
     let (hashes, size) = hasher.finish();
     guard.0 = None;

@@ -133,24 +133,35 @@ impl Target {
             // Each prepare runs as its own task: a future merely buffered
             // here would be suspended, holding a pooled database
             // connection, while `record_local` waits for one.
-            Target::Local(d) => stream::iter(files)
-                .map(move |path| {
-                    let (d, repo, opts, owned) =
-                        (d.clone(), repo.clone(), opts.clone(), path.clone());
-                    let task =
-                        tokio::spawn(async move { prepare_local(&d, &repo, &owned, &opts).await });
-                    async move {
-                        let prepared = task
-                            .await
-                            .unwrap_or_else(|e| Err(anyhow!("preparing the upload failed: {e}")));
-                        (path, prepared)
-                    }
-                })
-                .buffered(PREPARE_CONCURRENCY)
-                .ready_chunks(RECORD_BATCH)
-                .then(move |chunk| record_local(d, chunk))
-                .flat_map(stream::iter)
-                .boxed(),
+            Target::Local(d) => {
+                // Looked up once for the whole import, not once per file.
+                let found = std::sync::Arc::new(tokio::sync::OnceCell::<Repo>::new());
+                stream::iter(files)
+                    .map(move |path| {
+                        let (d, repo, opts, owned, found) = (
+                            d.clone(),
+                            repo.clone(),
+                            opts.clone(),
+                            path.clone(),
+                            found.clone(),
+                        );
+                        let task = tokio::spawn(async move {
+                            let repo = found.get_or_try_init(|| d.repo(&repo)).await?;
+                            prepare_local(&d, repo, &owned, &opts).await
+                        });
+                        async move {
+                            let prepared = task.await.unwrap_or_else(|e| {
+                                Err(anyhow!("preparing the upload failed: {e}"))
+                            });
+                            (path, prepared)
+                        }
+                    })
+                    .buffered(PREPARE_CONCURRENCY)
+                    .ready_chunks(RECORD_BATCH)
+                    .then(move |chunk| record_local(d, chunk))
+                    .flat_map(stream::iter)
+                    .boxed()
+            }
             Target::Remote(r) => stream::iter(files)
                 .map(move |path| async move { (path, r.upload(repo, path, opts).await) })
                 .buffered(UPLOAD_CONCURRENCY)
@@ -192,15 +203,12 @@ const RECORD_BATCH: usize = 256;
 
 async fn prepare_local(
     d: &Depot,
-    repo: &RepoName,
+    repo: &Repo,
     path: &Path,
     opts: &UploadOptions,
 ) -> Result<PreparedUpload> {
     let filename = upload_name(path)?;
-    let file = tokio::fs::File::open(path)
-        .await
-        .with_context(|| format!("opening {}", path.display()))?;
-    Ok(d.prepare_upload(repo, &filename, file, opts).await?)
+    Ok(d.prepare_upload_file(repo, &filename, path, opts).await?)
 }
 
 /// Records the prepared files of `chunk` in one transaction; files that
