@@ -31,7 +31,9 @@ use std::io::Write;
 use std::sync::Mutex;
 
 /// Above this many entries the mid-state cache is dropped wholesale; entries
-/// are ~0.5 KB, and a cold entry only costs re-hashing from the blob store.
+/// are ~0.5 KB, and a cold entry only costs decoding the state persisted on
+/// the chunk (or, for a manifest older than those, re-hashing from the blob
+/// store).
 const MAX_MIDSTATES: usize = 4096;
 /// Compressing more than this runs on the blocking pool.
 const INLINE_COMPRESS: usize = 256 * 1024;
