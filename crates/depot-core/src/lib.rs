@@ -16,7 +16,7 @@ pub mod names;
 pub mod sign;
 pub mod time;
 
-pub use digest::{Hashes, MultiHasher, Sha256};
+pub use digest::{HashState, Hashes, MultiHasher, Sha256};
 pub use image::{
     Image, ImageBlob, ImageFilter, ImageFormat, ImageId, ImageUpdate, ImageVersion, NewImage,
     Visibility,

@@ -1,6 +1,6 @@
 //! The domain records. See DESIGN.md §1 for the concepts.
 
-use crate::digest::{Hashes, Sha256};
+use crate::digest::{HashState, Hashes, Sha256};
 use crate::names::{FileName, PlacementName, RepoName};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -189,10 +189,25 @@ pub struct ManifestFile {
     pub chunks: Vec<Chunk>,
 }
 
+/// One content-addressed piece of a [`ManifestFile`].
+///
+/// Equality includes `state`: two chunk lists with the same bytes are
+/// equal when both were hashed by the same code, which is what a manifest
+/// comparison should check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chunk {
     pub digest: Sha256,
     pub size: u64,
+    /// The hash state of the file's bytes up to and including this chunk,
+    /// so a publisher on any node can extend the file without reading the
+    /// prefix (issue 5). Valid only at this position of this chunk list:
+    /// code that builds a new file may reuse a *prefix* of an old file's
+    /// chunks with their states, never chunks in another order or after
+    /// other chunks (give those `None`). Set on the files whose four
+    /// [`Hashes`] are computed chunk-wise; absent in manifests written
+    /// before it existed, and then recomputed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<HashState>,
 }
 
 /// The immutable set of files of one publication, `{path -> file}`, plus

@@ -251,6 +251,7 @@ async fn render_view(
                         .then_some(Chunk {
                             digest: r.entry.hashes.sha256,
                             size: r.entry.size,
+                            state: None,
                         })
                         .into_iter()
                         .collect(),

@@ -13,19 +13,27 @@
 //!   not more than twice the size of the last, so a file holds O(log n)
 //!   chunks and every byte is rewritten O(log n) times over its life;
 //! - the whole-file digests every Release lists are computed by extending
-//!   the hash state of the unchanged prefix, kept per prefix in memory
-//!   ([`ChunkCache`]); a cold node recomputes them from the blobs.
+//!   the hash state of the unchanged prefix. The state after each chunk is
+//!   stored in the manifest with the chunk ([`Chunk::state`], ~200-360
+//!   bytes of base64), so any node extends a file another node published
+//!   without reading a byte of its prefix (issue 5: with several nodes
+//!   behind a balancer, the next publish is usually on another node). The
+//!   states are also kept per prefix in memory ([`ChunkCache`]); only a
+//!   file of a manifest written before states were stored is re-read from
+//!   the blobs, once.
 
 use crate::ServiceError;
 use bytes::Bytes;
 use depot_core::blob::BlobStore;
-use depot_core::{Chunk, ManifestFile, MultiHasher, Sha256};
+use depot_core::{Chunk, HashState, ManifestFile, MultiHasher, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
 
 /// Above this many entries the mid-state cache is dropped wholesale; entries
-/// are ~0.5 KB, and a cold entry only costs re-hashing from the blob store.
+/// are ~0.5 KB, and a cold entry only costs decoding the state persisted on
+/// the chunk (or, for a manifest older than those, re-hashing from the blob
+/// store).
 const MAX_MIDSTATES: usize = 4096;
 /// Compressing more than this runs on the blocking pool.
 const INLINE_COMPRESS: usize = 256 * 1024;
@@ -104,7 +112,11 @@ impl<'a> Chunker<'a> {
         if self.fresh.insert(digest, bytes).is_none() {
             self.pending.push(digest);
         }
-        Chunk { digest, size }
+        Chunk {
+            digest,
+            size,
+            state: None,
+        }
     }
 
     /// Stores, concurrently, every chunk made since the last flush that
@@ -277,18 +289,31 @@ impl<'a> Chunker<'a> {
     }
 
     /// Computes the whole-file digests of `chunks`, extending the longest
-    /// prefix whose hash state is cached.
+    /// prefix whose hash state is known, and sets the state after each
+    /// chunk on the returned file's chunks ([`Chunk::state`]).
     pub async fn finish(&mut self, chunks: Vec<Chunk>) -> Result<ManifestFile, ServiceError> {
         Ok(self.finish_with_state(chunks).await?.0)
     }
 
     /// [`Chunker::finish`], also returning the hash state after the whole
     /// file (a signer can sign from its SHA-256 without re-reading it).
+    ///
+    /// The state of a prefix comes from the in-memory cache or from the
+    /// state persisted on its last chunk, whichever covers more; a
+    /// persisted state is trusted only if it counts as many bytes as the
+    /// prefix (a guard against chunks reused out of place). Only the chunks
+    /// after that prefix are read.
     pub async fn finish_with_state(
         &mut self,
-        chunks: Vec<Chunk>,
+        mut chunks: Vec<Chunk>,
     ) -> Result<(ManifestFile, MultiHasher), ServiceError> {
         let keys = prefix_keys(&chunks);
+        let mut ends = Vec::with_capacity(chunks.len());
+        let mut end = 0u64;
+        for c in &chunks {
+            end += c.size;
+            ends.push(end);
+        }
         let mut start = 0;
         let mut state = MultiHasher::new();
         for i in (0..keys.len()).rev() {
@@ -296,6 +321,22 @@ impl<'a> Chunker<'a> {
                 state = s;
                 start = i + 1;
                 break;
+            }
+            if let Some(s) = chunks[i].state.as_ref().and_then(|s| s.hasher().ok())
+                && s.len() == ends[i]
+            {
+                self.cache.put(keys[i], s.clone());
+                state = s;
+                start = i + 1;
+                break;
+            }
+        }
+        // States of the known prefix that the chunks do not carry yet (a
+        // manifest written before they were persisted, extended from the
+        // cache).
+        for i in 0..start {
+            if chunks[i].state.is_none() {
+                chunks[i].state = self.cache.get(&keys[i]).map(|s| HashState::of(&s));
             }
         }
         for i in start..chunks.len() {
@@ -311,6 +352,7 @@ impl<'a> Chunker<'a> {
             } else {
                 state.update(&bytes);
             }
+            chunks[i].state = Some(HashState::of(&state));
             self.cache.put(keys[i], state.clone());
         }
         let (hashes, size) = state.finish();
@@ -395,6 +437,188 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again, b.gz);
+    }
+
+    /// A blob store that counts reads, over a memory store.
+    struct CountingBlobs {
+        inner: depot_store::ObjectBlobStore,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl CountingBlobs {
+        fn new() -> Self {
+            CountingBlobs {
+                inner: depot_store::ObjectBlobStore::memory(),
+                reads: Default::default(),
+            }
+        }
+        fn reads(&self) -> usize {
+            self.reads.load(std::sync::atomic::Ordering::SeqCst)
+        }
+        fn count(&self) {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl BlobStore for CountingBlobs {
+        async fn put_file(
+            &self,
+            d: &Sha256,
+            path: &std::path::Path,
+        ) -> Result<depot_core::blob::PutOutcome, depot_core::blob::BlobError> {
+            self.inner.put_file(d, path).await
+        }
+        async fn put_bytes(
+            &self,
+            d: &Sha256,
+            bytes: Bytes,
+        ) -> Result<depot_core::blob::PutOutcome, depot_core::blob::BlobError> {
+            self.inner.put_bytes(d, bytes).await
+        }
+        async fn get(
+            &self,
+            d: &Sha256,
+            range: Option<std::ops::Range<u64>>,
+        ) -> Result<depot_core::blob::BlobRead, depot_core::blob::BlobError> {
+            self.count();
+            self.inner.get(d, range).await
+        }
+        async fn get_bytes(&self, d: &Sha256) -> Result<Bytes, depot_core::blob::BlobError> {
+            self.count();
+            self.inner.get_bytes(d).await
+        }
+        async fn size(&self, d: &Sha256) -> Result<Option<u64>, depot_core::blob::BlobError> {
+            self.inner.size(d).await
+        }
+        async fn stat(
+            &self,
+            d: &Sha256,
+        ) -> Result<Option<depot_core::blob::BlobInfo>, depot_core::blob::BlobError> {
+            self.inner.stat(d).await
+        }
+        async fn delete(&self, d: &Sha256) -> Result<(), depot_core::blob::BlobError> {
+            self.inner.delete(d).await
+        }
+        async fn list(
+            &self,
+        ) -> Result<Vec<depot_core::blob::BlobInfo>, depot_core::blob::BlobError> {
+            self.inner.list().await
+        }
+    }
+
+    /// Publishes 40 appends on a warm node, then returns the pair as it
+    /// comes back from the database: through the manifest's JSON.
+    async fn published(blobs: &dyn BlobStore, expected: &mut Vec<u8>) -> Pair {
+        let warm = ChunkCache::default();
+        let mut pair: Option<Pair> = None;
+        for i in 0..40 {
+            let delta = format!("Package: p{i}\nVersion: 1.{i}\n\n").into_bytes();
+            expected.extend_from_slice(&delta);
+            let mut ch = Chunker::new(blobs, &warm);
+            let next = ch.append(pair.as_ref(), Bytes::from(delta)).await.unwrap();
+            ch.flush(&manifest_of(&next)).await.unwrap();
+            pair = Some(next);
+        }
+        let json = serde_json::to_string(&manifest_of(&pair.unwrap())).unwrap();
+        let m: depot_core::Manifest = serde_json::from_str(&json).unwrap();
+        Pair {
+            plain: m.files["Packages"].clone(),
+            gz: m.files["Packages.gz"].clone(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cold_node_appends_from_persisted_states_without_reading_the_prefix() {
+        let blobs = CountingBlobs::new();
+        let mut expected = Vec::new();
+        let prev = published(&blobs, &mut expected).await;
+        assert!(prev.plain.chunks.len() >= 2, "a prefix to keep");
+        for c in prev.plain.chunks.iter().chain(&prev.gz.chunks) {
+            assert!(c.state.is_some(), "every chunk carries its state");
+        }
+        // Another node, nothing cached: the append reads no blob at all
+        // (the merged tail is this node's own new chunk or, when the merge
+        // reaches old chunks, those are read to be merged, not to be
+        // hashed; pick a delta small enough not to merge).
+        let before = blobs.reads();
+        let cold = ChunkCache::default();
+        let mut ch = Chunker::new(&blobs, &cold);
+        let delta = b"Package: z\n\n";
+        let last = prev.plain.chunks.last().unwrap().size;
+        assert!((2 * delta.len() as u64) < last, "no merge");
+        let next = ch
+            .append(Some(&prev), Bytes::from_static(delta))
+            .await
+            .unwrap();
+        ch.flush(&manifest_of(&next)).await.unwrap();
+        assert_eq!(blobs.reads(), before, "no chunk of the prefix was read");
+        expected.extend_from_slice(delta);
+        assert_eq!(next.plain.hashes, Hashes::of(&expected));
+        assert_eq!(next.plain.size, expected.len() as u64);
+        assert_eq!(concat(&blobs, &next.plain).await, expected);
+        let gz = concat(&blobs, &next.gz).await;
+        assert_eq!(next.gz.hashes, Hashes::of(&gz));
+        // The states it wrote are the ones a full re-hash gives.
+        for f in [&next.plain, &next.gz] {
+            let bytes = concat(&blobs, f).await;
+            let mut end = 0;
+            for c in &f.chunks {
+                end += c.size as usize;
+                let mut h = MultiHasher::new();
+                h.update(&bytes[..end]);
+                assert_eq!(c.state, Some(HashState::of(&h)));
+            }
+        }
+
+        // And `finish` alone on a cold node, as `cold_cache_gives_the_same
+        // _digests` does, reads nothing either.
+        let before = blobs.reads();
+        let again = Chunker::new(&blobs, &ChunkCache::default())
+            .finish(next.gz.chunks.clone())
+            .await
+            .unwrap();
+        assert_eq!(blobs.reads(), before);
+        assert_eq!(again, next.gz);
+    }
+
+    #[tokio::test]
+    async fn a_manifest_without_states_is_read_and_rehashed() {
+        let blobs = CountingBlobs::new();
+        let mut expected = Vec::new();
+        let mut prev = published(&blobs, &mut expected).await;
+        let with_states = prev.plain.clone();
+        // As written before states were persisted.
+        let json = serde_json::to_string(&prev.plain).unwrap();
+        assert!(json.contains("\"state\""));
+        for c in prev.plain.chunks.iter_mut().chain(&mut prev.gz.chunks) {
+            c.state = None;
+        }
+        let json = serde_json::to_string(&prev.plain).unwrap();
+        assert!(!json.contains("state"), "{json}");
+        let old: ManifestFile = serde_json::from_str(&json).unwrap();
+        assert_eq!(old, prev.plain);
+
+        let before = blobs.reads();
+        let cold = ChunkCache::default();
+        let again = Chunker::new(&blobs, &cold)
+            .finish(old.chunks.clone())
+            .await
+            .unwrap();
+        assert_eq!(blobs.reads() - before, old.chunks.len(), "every chunk read");
+        assert_eq!(again, with_states, "same digests, states filled in");
+
+        // A state that does not fit its place (here: the first chunk's
+        // state on the second) is ignored, not trusted.
+        let mut wrong = with_states.chunks.clone();
+        wrong[1].state = wrong[0].state.clone();
+        let before = blobs.reads();
+        let fixed = Chunker::new(&blobs, &ChunkCache::default())
+            .finish(wrong[..2].to_vec())
+            .await
+            .unwrap();
+        assert_eq!(blobs.reads() - before, 1, "the second chunk re-read");
+        assert_eq!(fixed.chunks[..], with_states.chunks[..2]);
     }
 
     #[tokio::test]

@@ -230,6 +230,7 @@ async fn render_tree(
                         .then_some(Chunk {
                             digest: r.entry.hashes.sha256,
                             size: r.entry.size,
+                            state: None,
                         })
                         .into_iter()
                         .collect(),

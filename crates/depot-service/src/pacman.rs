@@ -555,7 +555,7 @@ struct Sha256Tee<R> {
 impl<R: std::io::Read> std::io::Read for Sha256Tee<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        depot_core::digest::sha2::Digest::update(&mut self.state, &buf[..n]);
+        self.state.update(&buf[..n]);
         Ok(n)
     }
 }

@@ -3,7 +3,8 @@
 
 use std::{fmt, str::FromStr, sync::Arc};
 
-use depot_core::digest::{Sha256State, sha2};
+use depot_core::digest::Sha256State;
+use depot_core::digest::digest_10::DynDigest;
 use depot_core::sign::{PgpSigner, SignError};
 use pgp::{
     composed::{
@@ -15,7 +16,6 @@ use pgp::{
     ser::Serialize,
     types::{CompressionAlgorithm, KeyDetails, Password, SigningKey, Timestamp},
 };
-use sha2::digest::DynDigest;
 
 use crate::{KeyError, cert};
 
@@ -332,8 +332,8 @@ impl PgpSigner for PgpKey {
     /// A binary detached signature (one signature packet, type 0x00,
     /// SHA-256), as `gpg --detach-sign --no-armor` writes for pacman.
     fn sign_detached_binary(&self, data: &[u8]) -> Result<Vec<u8>, SignError> {
-        let mut state = Sha256State::default();
-        sha2::Digest::update(&mut state, data);
+        let mut state = Sha256State::new();
+        state.update(data);
         self.sign_detached_binary_sha256(state)
     }
 

@@ -294,7 +294,7 @@ fn gpg_imports_the_stored_secret_key_and_its_signatures_verify() {
 /// state, as gpgv reads them; and the packager check accepts gpg's own
 /// binary signatures and refuses them on other data.
 fn gpgv_accepts_binary_detached_signatures(algo: KeyAlgorithm, key: &PgpKey) {
-    use depot_core::digest::{Sha256State, sha2::Digest};
+    use depot_core::digest::Sha256State;
     let home = GnupgHome::new();
     let keyring = home.write("key.gpg", key.public_key_binary());
     let data: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();

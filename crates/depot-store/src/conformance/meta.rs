@@ -1077,6 +1077,12 @@ fn manifest(tag: &str, parent: Option<PublicationId>) -> Manifest {
             chunks: vec![Chunk {
                 digest: Sha256::of(body.as_bytes()),
                 size: body.len() as u64,
+                // Persisted hash states must survive the store (issue 5).
+                state: Some(depot_core::HashState::of(&{
+                    let mut h = depot_core::MultiHasher::new();
+                    h.update(body.as_bytes());
+                    h
+                })),
             }],
         },
     );
