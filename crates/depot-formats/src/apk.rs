@@ -250,7 +250,7 @@ fn segment_members(bytes: &[u8], what: &str) -> Result<Vec<(String, Vec<u8>)>, F
 pub fn inspect<R: Read>(reader: R, limits: &Limits) -> Result<ApkInfo, FormatError> {
     let count = Arc::new(AtomicU64::new(0));
     let mut tap = Tap {
-        inner: BufReader::with_capacity(64 * 1024, reader),
+        inner: BufReader::with_capacity(crate::archive::READ_BUFFER, reader),
         sha1: None,
         sha256: None,
         count: count.clone(),

@@ -1,4 +1,4 @@
-//! Pieces the apk and FreeBSD readers share: a decompressed-size guard
+//! Pieces the package readers share: the read buffer size, a decompressed-size guard
 //! against bombs, tar member name checks and byte counts for messages.
 
 use crate::FormatError;
@@ -6,6 +6,11 @@ use crate::deb822::clip;
 use std::io::{self, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Read buffer of the package readers. Under glibc malloc's 64 KiB
+/// consolidation threshold: freeing a larger block merges every free
+/// chunk of the heap, once per package read (a rebuild reads thousands).
+pub(crate) const READ_BUFFER: usize = 32 * 1024;
 
 /// Decompression limits: at most `max_unpacked` bytes, and once past
 /// `ratio_floor` bytes at most `max_ratio` times the compressed bytes

@@ -184,7 +184,7 @@ impl<R: Read> Read for Counting<R> {
 pub fn inspect<R: Read>(reader: R, limits: &Limits) -> Result<FreebsdInfo, FormatError> {
     let count = Arc::new(AtomicU64::new(0));
     let mut input = BufReader::with_capacity(
-        64 * 1024,
+        crate::archive::READ_BUFFER,
         Counting {
             inner: reader,
             count: count.clone(),

@@ -70,6 +70,22 @@ fn prefix_keys(chunks: &[Chunk]) -> Vec<[u8; 32]> {
     out
 }
 
+/// [`gzip`] of each part, the large ones on the blocking pool at the same
+/// time (a full render of rpm's three metadata files compresses megabytes
+/// each).
+pub async fn gzip_all(parts: &[Bytes]) -> Result<Vec<Bytes>, ServiceError> {
+    let jobs = parts.iter().cloned().map(|part| async move {
+        if part.len() > INLINE_COMPRESS {
+            tokio::task::spawn_blocking(move || Bytes::from(gzip(&part)))
+                .await
+                .map_err(crate::error::join_error)
+        } else {
+            Ok(Bytes::from(gzip(&part)))
+        }
+    });
+    futures::future::try_join_all(jobs).await
+}
+
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(
         Vec::with_capacity(data.len() / 4 + 64),
@@ -217,14 +233,29 @@ impl<'a> Chunker<'a> {
     /// computed: the caller hashes what it serves.
     pub async fn append_chunks(
         &mut self,
+        plain: Vec<Chunk>,
+        gz: Vec<Chunk>,
+        delta: Bytes,
+    ) -> Result<(Vec<Chunk>, Vec<Chunk>), ServiceError> {
+        self.append_chunks_gz(plain, gz, delta, None).await
+    }
+
+    /// [`Chunker::append_chunks`] with the gzip member of `delta` already
+    /// made (by [`gzip_all`], so that several files compress at once).
+    pub async fn append_chunks_gz(
+        &mut self,
         mut plain: Vec<Chunk>,
         mut gz: Vec<Chunk>,
         delta: Bytes,
+        delta_gz: Option<Bytes>,
     ) -> Result<(Vec<Chunk>, Vec<Chunk>), ServiceError> {
         debug_assert_eq!(plain.len(), gz.len());
         if !delta.is_empty() {
             plain.push(self.put(delta.clone()));
-            gz.push(self.gz_chunk(delta).await?);
+            gz.push(match delta_gz {
+                Some(z) => self.put(z),
+                None => self.gz_chunk(delta).await?,
+            });
         }
         while plain.len() >= 2 && plain[plain.len() - 2].size <= 2 * plain[plain.len() - 1].size {
             let b = plain.pop().expect("len >= 2");

@@ -5,7 +5,6 @@ use crate::staging::Staged;
 use crate::{Depot, ServiceError};
 use depot_core::{FileName, Format, NewPackage, Package, Timestamp};
 use depot_formats::{deb, detect, rpm};
-use std::io::BufReader;
 
 /// Characters apt and every mirror tool handle in a pool file name without
 /// escaping.
@@ -94,7 +93,7 @@ impl Inspector {
                     )));
                 }
                 let file = std::fs::File::open(&path)?;
-                let info = deb::inspect(BufReader::new(file), &self.limits)?;
+                let info = deb::inspect(file, &self.limits)?;
                 let index_entry =
                     deb::index_entry(&info, &format!("packages/{filename}"), size, &hashes);
                 Ok(NewPackage {
@@ -116,7 +115,7 @@ impl Inspector {
                     )));
                 }
                 let file = std::fs::File::open(&path)?;
-                let info = rpm::inspect(BufReader::new(file), &self.rpm_limits)?;
+                let info = rpm::inspect(file, &self.rpm_limits)?;
                 // The location is relative to the tree's base URL;
                 // every tree serves the download route under `packages/`.
                 let fragments = rpm::fragments(

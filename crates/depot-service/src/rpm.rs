@@ -250,7 +250,20 @@ async fn render_tree(
         gz: BTreeMap::new(),
     };
     let mut data = Vec::with_capacity(KINDS.len());
-    for kind in KINDS {
+    let deltas: Vec<Bytes> = KINDS
+        .iter()
+        .map(|kind| {
+            let mut delta = String::new();
+            for f in &fragments {
+                delta.push_str(kind.fragment(f));
+            }
+            Bytes::from(delta)
+        })
+        .collect();
+    // The three files' new entries compress at once (megabytes each in a
+    // full render).
+    let deltas_gz = crate::chunks::gzip_all(&deltas).await?;
+    for ((kind, delta), delta_gz) in KINDS.into_iter().zip(deltas).zip(deltas_gz) {
         let plain_path = format!("{dir}/{}.xml", kind.name());
         let prev_gz_path = prev.gz.get(kind.name());
         let (plain_body, gz_body) = match (
@@ -262,13 +275,9 @@ async fn render_tree(
             }
             _ => (Vec::new(), Vec::new()),
         };
-        let mut delta = String::new();
-        for f in &fragments {
-            delta.push_str(kind.fragment(f));
-        }
         let (plain_body, gz_body) = ctx
             .chunker
-            .append_chunks(plain_body, gz_body, Bytes::from(delta))
+            .append_chunks_gz(plain_body, gz_body, delta, Some(delta_gz))
             .await?;
         let (head, head_gz) = ctx
             .chunker

@@ -142,7 +142,7 @@ struct Member {
 /// `reader` is read from the start, once, and not necessarily to its end
 /// (anything after the data member is ignored, as dpkg does).
 pub fn inspect<R: Read>(reader: R, limits: &Limits) -> Result<DebInfo, FormatError> {
-    let mut r = BufReader::with_capacity(64 * 1024, reader);
+    let mut r = BufReader::with_capacity(crate::archive::READ_BUFFER, reader);
 
     let mut magic = [0u8; 8];
     let n = read_full(&mut r, &mut magic)?;

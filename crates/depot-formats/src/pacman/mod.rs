@@ -188,7 +188,7 @@ pub fn is_package_name(filename: &str) -> bool {
 pub fn inspect<R: Read>(reader: R, limits: &Limits) -> Result<PacmanInfo, FormatError> {
     let consumed = Arc::new(AtomicU64::new(0));
     let mut input = BufReader::with_capacity(
-        64 * 1024,
+        crate::archive::READ_BUFFER,
         CountingReader {
             inner: reader,
             count: consumed.clone(),

@@ -391,7 +391,7 @@ const DEP_TAGS: [(Kind, &str, u32, u32, u32); 10] = [
 /// Reads and validates an .rpm; see the module docs for what is checked.
 /// `reader` is read from the start to its end, once.
 pub fn inspect<R: Read>(reader: R, limits: &Limits) -> Result<RpmInfo, FormatError> {
-    let mut r = BufReader::with_capacity(64 * 1024, reader);
+    let mut r = BufReader::with_capacity(crate::archive::READ_BUFFER, reader);
     let lead_says_source = read_lead(&mut r)?;
 
     let mut budget = limits.max_header_bytes;
@@ -576,7 +576,15 @@ fn check_payload<R: Read>(r: &mut R, sig: &Header, main: &Header) -> Result<(), 
 
     // With a size, read one byte more than it to see trailing data.
     let mut limited = r.take(expected.map_or(u64::MAX, |e| e.saturating_add(1)));
-    let mut buf = vec![0u8; 64 * 1024];
+    // Sized to the payload when it is known: most packages are far smaller
+    // than the largest buffer, and a rebuild zeroes one per package.
+    let mut buf = vec![
+        0u8;
+        expected.map_or(crate::archive::READ_BUFFER, |e| e
+            .saturating_add(1)
+            .min(crate::archive::READ_BUFFER as u64)
+            as usize)
+    ];
     let mut head = [0u8; 8];
     let mut n = 0u64;
     loop {
