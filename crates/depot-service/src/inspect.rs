@@ -92,7 +92,7 @@ impl Inspector {
                         "file name '{filename}' of a Debian package may only contain letters, digits and . _ + ~ -"
                     )));
                 }
-                let file = std::fs::File::open(&path)?;
+                let file = std::fs::File::open(path)?;
                 let info = deb::inspect(file, &self.limits)?;
                 let index_entry =
                     deb::index_entry(&info, &format!("packages/{filename}"), size, &hashes);
@@ -114,7 +114,7 @@ impl Inspector {
                         "file name '{filename}' of an RPM package may only contain letters, digits and . _ + ~ -"
                     )));
                 }
-                let file = std::fs::File::open(&path)?;
+                let file = std::fs::File::open(path)?;
                 let info = rpm::inspect(file, &self.rpm_limits)?;
                 // The location is relative to the tree's base URL;
                 // every tree serves the download route under `packages/`.
@@ -138,7 +138,7 @@ impl Inspector {
                 })
             }
             Format::Pacman => crate::pacman::inspect_blocking(
-                &path,
+                path,
                 filename,
                 size,
                 hashes,
@@ -149,15 +149,11 @@ impl Inspector {
             // `sniff` classes every `*.deb` name as Deb, so a corrupt
             // package gets inspect's precise refusal, not storage as a file.
             Format::Apk => {
-                crate::apk::inspect_blocking(&path, filename, size, hashes, &self.apk_limits)
+                crate::apk::inspect_blocking(path, filename, size, hashes, &self.apk_limits)
             }
-            Format::Freebsd => crate::freebsd::inspect_blocking(
-                &path,
-                filename,
-                size,
-                hashes,
-                &self.freebsd_limits,
-            ),
+            Format::Freebsd => {
+                crate::freebsd::inspect_blocking(path, filename, size, hashes, &self.freebsd_limits)
+            }
             Format::File => Ok(NewPackage {
                 filename,
                 size,

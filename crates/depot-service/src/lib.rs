@@ -403,7 +403,7 @@ impl Depot {
             && inspected.arch == p.arch
             && inspected.index_entry == p.index_entry
             && inspected.fields == p.fields;
-        Ok((!unchanged).then(|| meta::PackageUpdate {
+        Ok((!unchanged).then_some(meta::PackageUpdate {
             id: p.id,
             format: inspected.format,
             name: inspected.name,

@@ -125,8 +125,7 @@ pub async fn stage<R: AsyncRead + Unpin>(
         .open(&path)
         .await?;
     let mut guard = Guard(Some(path.clone()));
-    let mut hasher = MultiHasher::new();
-    let mut head = Vec::new();
+    let mut received = Received::new(limit);
     // Filled through `read_buf`: its spare capacity is never zeroed.
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
@@ -138,27 +137,13 @@ pub async fn stage<R: AsyncRead + Unpin>(
         if n == 0 {
             break;
         }
-        if hasher.len() + n as u64 > limit {
-            return Err(ServiceError::TooLarge { limit });
-        }
-        if head.len() < 4096 {
-            let take = (4096 - head.len()).min(n);
-            head.extend_from_slice(&buf[..take]);
-        }
-        hasher.update(&buf[..n]);
+        received.take(&buf[..n])?;
         file.write_all(&buf[..n]).await?;
     }
     file.flush().await?;
     drop(file);
-    let (hashes, size) = hasher.finish();
     guard.0 = None;
-    Ok(Staged {
-        path,
-        owned: true,
-        hashes,
-        size,
-        head,
-    })
+    Ok(received.staged(path))
 }
 
 /// [`stage`] for a file on local disk, on the calling (blocking) thread:
@@ -181,8 +166,7 @@ pub fn stage_file_blocking(dir: &Path, src: &Path, limit: u64) -> Result<Staged,
         .create_new(true)
         .open(&path)?;
     let mut guard = Guard(Some(path.clone()));
-    let mut hasher = MultiHasher::new();
-    let mut head = Vec::new();
+    let mut received = Received::new(limit);
     let mut buf = vec![0u8; read_buffer_len(len)];
     loop {
         let n = match input.read(&mut buf) {
@@ -191,27 +175,55 @@ pub fn stage_file_blocking(dir: &Path, src: &Path, limit: u64) -> Result<Staged,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(unreadable(e)),
         };
-        // The file may grow while it is read.
-        if hasher.len() + n as u64 > limit {
-            return Err(ServiceError::TooLarge { limit });
-        }
-        if head.len() < 4096 {
-            let take = (4096 - head.len()).min(n);
-            head.extend_from_slice(&buf[..take]);
-        }
-        hasher.update(&buf[..n]);
+        // The limit again: the file may grow while it is read.
+        received.take(&buf[..n])?;
         file.write_all(&buf[..n])?;
     }
     drop(file);
-    let (hashes, size) = hasher.finish();
     guard.0 = None;
-    Ok(Staged {
-        path,
-        owned: true,
-        hashes,
-        size,
-        head,
-    })
+    Ok(received.staged(path))
+}
+
+/// What staging keeps of an upload's bytes as they pass: every digest, the
+/// first bytes (for format sniffing) and the count, against the limit.
+struct Received {
+    hasher: MultiHasher,
+    head: Vec<u8>,
+    limit: u64,
+}
+
+impl Received {
+    fn new(limit: u64) -> Self {
+        Received {
+            hasher: MultiHasher::new(),
+            head: Vec::new(),
+            limit,
+        }
+    }
+
+    fn take(&mut self, bytes: &[u8]) -> Result<(), ServiceError> {
+        if self.hasher.len() + bytes.len() as u64 > self.limit {
+            return Err(ServiceError::TooLarge { limit: self.limit });
+        }
+        if self.head.len() < 4096 {
+            let take = (4096 - self.head.len()).min(bytes.len());
+            self.head.extend_from_slice(&bytes[..take]);
+        }
+        self.hasher.update(bytes);
+        Ok(())
+    }
+
+    /// The staged upload, written whole to `path`.
+    fn staged(self, path: PathBuf) -> Staged {
+        let (hashes, size) = self.hasher.finish();
+        Staged {
+            path,
+            owned: true,
+            hashes,
+            size,
+            head: self.head,
+        }
+    }
 }
 
 /// Removes upload temp files whose writing process is gone (a crash or kill

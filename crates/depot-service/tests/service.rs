@@ -43,6 +43,28 @@ async fn upload_to(
         .unwrap()
 }
 
+/// Stages and stores `{prefix}0` … `{prefix}{n-1}` for `r` without
+/// recording them (the first half of a bulk import).
+async fn prepare_debs(
+    depot: &Depot,
+    r: &str,
+    prefix: &str,
+    n: usize,
+) -> Vec<depot_service::PreparedUpload> {
+    let mut batch = Vec::new();
+    for i in 0..n {
+        let deb = DebBuilder::new(&format!("{prefix}{i}"), "1", "amd64");
+        let name = FileName::new(&deb.file_name()).unwrap();
+        batch.push(
+            depot
+                .prepare_upload(&repo(r), &name, &deb.build()[..], &UploadOptions::default())
+                .await
+                .unwrap(),
+        );
+    }
+    batch
+}
+
 async fn text(depot: &Depot, r: &str, path: &str) -> String {
     let d = depot.published_file(&repo(r), path, None).await.unwrap();
     String::from_utf8(d.bytes().await.unwrap()).unwrap()
@@ -231,6 +253,95 @@ async fn distributions_and_components_are_separate_indexes() {
     assert!(release.contains("Suite: trixie\n"));
     assert!(release.contains("Components: main\n"));
     assert!(release.contains("Acquire-By-Hash: yes\n"));
+}
+
+/// The bulk path for files on local disk (`depot add`): staged, hashed and
+/// parsed in one blocking task. Bad packages, a missing file and a file
+/// over the size limit are refused with their own errors and leave nothing
+/// behind; a good one is recorded like any upload.
+#[tokio::test]
+async fn local_files_are_prepared_in_one_step_and_refused_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = Depot::open_data_dir(
+        dir.path(),
+        ServiceConfig {
+            max_upload_bytes: 64 * 1024,
+            ..ServiceConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let r = depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let opts = UploadOptions::default();
+    let put = |name: &str, bytes: &[u8]| {
+        let path = files.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        (FileName::new(name).unwrap(), path)
+    };
+    let blobs_before = count_files(&dir.path().join("blobs"));
+
+    let deb = DebBuilder::new("aa", "1", "amd64").build();
+    let (name, path) = put("t_1_amd64.deb", &deb[..deb.len() / 2]);
+    let err = depot
+        .prepare_upload_file(&r, &name, &path, &opts)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::BadPackage(_)), "{err:?}");
+
+    let (name, path) = put("big_1_amd64.deb", &vec![0u8; 64 * 1024 + 1]);
+    let err = depot
+        .prepare_upload_file(&r, &name, &path, &opts)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::TooLarge { .. }), "{err:?}");
+
+    let missing = files.path().join("gone_1_amd64.deb");
+    let name = FileName::new("gone_1_amd64.deb").unwrap();
+    let err = depot
+        .prepare_upload_file(&r, &name, &missing, &opts)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Invalid(m) if m.contains("gone_1_amd64.deb")),
+        "{err:?}"
+    );
+    assert_eq!(count_files(&dir.path().join("blobs")), blobs_before);
+    assert_eq!(count_files(&dir.path().join("tmp")), 0, "staged files left");
+
+    let deb = DebBuilder::new("aa", "1", "amd64");
+    let (name, path) = put(&deb.file_name(), &deb.build());
+    let prepared = depot
+        .prepare_upload_file(&r, &name, &path, &opts)
+        .await
+        .unwrap();
+    for out in depot.record_batch(vec![prepared]).await.unwrap() {
+        assert!(out.unwrap().created);
+    }
+    depot.publish(&repo("r")).await.unwrap();
+    let packages = text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await;
+    assert_eq!(package_names(&packages), ["aa"]);
+    // The caller's file is copied, not moved.
+    assert!(path.exists());
+}
+
+fn count_files(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|e| e.unwrap())
+        .map(|e| {
+            if e.file_type().unwrap().is_dir() {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
 }
 
 #[tokio::test]
@@ -543,22 +654,7 @@ async fn uploads_racing_the_xz_pass_are_published_and_never_get_a_stale_xz() {
         .await
         .unwrap();
     // Enough packages that compressing takes much longer than an upload.
-    let mut batch = Vec::new();
-    for i in 0..1000 {
-        let deb = DebBuilder::new(&format!("base{i}"), "1", "amd64");
-        let name = FileName::new(&deb.file_name()).unwrap();
-        batch.push(
-            depot
-                .prepare_upload(
-                    &repo("r"),
-                    &name,
-                    &deb.build()[..],
-                    &UploadOptions::default(),
-                )
-                .await
-                .unwrap(),
-        );
-    }
+    let batch = prepare_debs(&depot, "r", "base", 1000).await;
     for out in depot.record_batch(batch).await.unwrap() {
         out.unwrap();
     }
@@ -768,22 +864,7 @@ async fn bulk_import_publishes_once_at_the_end() {
         .await
         .unwrap();
     let before = text(&depot, "r", "dists/stable/InRelease").await;
-    let mut batch = Vec::new();
-    for i in 0..5 {
-        let deb = DebBuilder::new(&format!("bulk{i}"), "1", "amd64");
-        let name = FileName::new(&deb.file_name()).unwrap();
-        batch.push(
-            depot
-                .prepare_upload(
-                    &repo("r"),
-                    &name,
-                    &deb.build()[..],
-                    &UploadOptions::default(),
-                )
-                .await
-                .unwrap(),
-        );
-    }
+    let batch = prepare_debs(&depot, "r", "bulk", 5).await;
     for out in depot.record_batch(batch).await.unwrap() {
         assert!(out.unwrap().created);
     }
