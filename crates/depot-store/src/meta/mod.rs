@@ -571,6 +571,12 @@ async fn current_pointer(
 // ---- the write paths ---------------------------------------------------------
 
 impl SqlMetaStore {
+    /// The checks and inserts of one package inside the caller's
+    /// transaction, which has locked the repo ([`Self::lock_repo`]) and read
+    /// its `revision`. A change gets `revision + 1` in its outcome; the
+    /// caller stores the repo's new revision ([`set_revision`]), once for a
+    /// whole batch.
+    #[allow(clippy::too_many_arguments)]
     async fn add_package_tx(
         &self,
         c: &mut AnyConnection,
@@ -578,8 +584,8 @@ impl SqlMetaStore {
         pkg: &NewPackage,
         placements: &[Placement],
         now: Timestamp,
+        revision: Revision,
     ) -> Result<AddOutcome, MetaError> {
-        let revision = self.lock_repo(c, repo).await?;
         let wanted: BTreeSet<&Placement> = placements.iter().collect();
         let sha256 = pkg.hashes.sha256.hex();
 
@@ -682,10 +688,13 @@ impl SqlMetaStore {
 
         // New placements, in (distribution, component) order so their ids
         // are deterministic.
-        let present: BTreeSet<Placement> =
-            placements_of(c, package_id).await?.into_iter().collect();
+        let present: BTreeSet<Placement> = if created {
+            BTreeSet::new()
+        } else {
+            placements_of(c, package_id).await?.into_iter().collect()
+        };
         let mut added = 0;
-        for p in wanted.into_iter().filter(|p| !present.contains(*p)) {
+        for p in wanted.iter().filter(|p| !present.contains(**p)) {
             sqlx::query(
                 "INSERT INTO placements (repo_id, package_id, distribution, component) \
                  VALUES ($1, $2, $3, $4)",
@@ -702,18 +711,37 @@ impl SqlMetaStore {
 
         let changed = created || added > 0;
         let revision = if changed {
-            bump(c, repo, false).await?
+            Revision(revision.0 + 1)
         } else {
             revision
         };
-        let package = package_by_filename(c, repo, &pkg.filename)
-            .await?
-            .ok_or_else(|| {
-                MetaError::Backend(format!(
-                    "{} vanished inside its own transaction",
-                    pkg.filename
-                ))
-            })?;
+        let package = if created {
+            // Just inserted: nothing to read back.
+            Package {
+                id: package_id,
+                repo_id: repo,
+                filename: pkg.filename.clone(),
+                size: pkg.size,
+                hashes: pkg.hashes.clone(),
+                format: pkg.format,
+                name: pkg.name.clone(),
+                version: pkg.version.clone(),
+                arch: pkg.arch.clone(),
+                index_entry: pkg.index_entry.clone(),
+                fields: pkg.fields.clone(),
+                placements: wanted.into_iter().cloned().collect(),
+                created_at: now,
+            }
+        } else {
+            package_by_filename(c, repo, &pkg.filename)
+                .await?
+                .ok_or_else(|| {
+                    MetaError::Backend(format!(
+                        "{} vanished inside its own transaction",
+                        pkg.filename
+                    ))
+                })?
+        };
         Ok(AddOutcome {
             package,
             created,
@@ -780,6 +808,26 @@ impl SqlMetaStore {
 
 /// Bumps the repo revision (and the removal generation if `removal`);
 /// returns the new revision.
+/// Stores the repo's revision after changes counted by the caller inside
+/// its transaction, which holds the repo's lock.
+async fn set_revision(
+    c: &mut AnyConnection,
+    repo: RepoId,
+    revision: Revision,
+) -> Result<(), MetaError> {
+    let n = sqlx::query("UPDATE repos SET revision = $2 WHERE id = $1")
+        .bind(repo.0)
+        .bind(revision.0)
+        .execute(&mut *c)
+        .await
+        .map_err(map_sqlx)?
+        .rows_affected();
+    if n == 0 {
+        return Err(repo_not_found(repo));
+    }
+    Ok(())
+}
+
 async fn bump(c: &mut AnyConnection, repo: RepoId, removal: bool) -> Result<Revision, MetaError> {
     let sql = if removal {
         "UPDATE repos SET revision = revision + 1, removal_gen = removal_gen + 1 \
@@ -919,9 +967,17 @@ impl MetaStore for SqlMetaStore {
         now: Timestamp,
     ) -> Result<AddOutcome, MetaError> {
         let mut tx = self.write_tx().await?;
-        let result = self
-            .add_package_tx(&mut tx, repo, pkg, placements, now)
-            .await;
+        let result = async {
+            let revision = self.lock_repo(&mut tx, repo).await?;
+            let outcome = self
+                .add_package_tx(&mut tx, repo, pkg, placements, now, revision)
+                .await?;
+            if outcome.changed {
+                set_revision(&mut tx, repo, outcome.revision).await?;
+            }
+            Ok(outcome)
+        }
+        .await;
         finish(tx, result).await
     }
 
@@ -936,15 +992,19 @@ impl MetaStore for SqlMetaStore {
         use sqlx::Acquire;
         let mut tx = self.write_tx().await?;
         let result = async {
+            // Locked once: the lock holds until the transaction ends.
+            let start = self.lock_repo(&mut tx, repo).await?;
+            let mut revision = start;
             let mut out = Vec::with_capacity(items.len());
             for (pkg, placements) in items {
                 let mut item = tx.begin().await.map_err(map_sqlx)?;
                 match self
-                    .add_package_tx(&mut item, repo, pkg, placements, now)
+                    .add_package_tx(&mut item, repo, pkg, placements, now, revision)
                     .await
                 {
                     Ok(outcome) => {
                         item.commit().await.map_err(map_sqlx)?;
+                        revision = outcome.revision;
                         out.push(Ok(outcome));
                     }
                     Err(e @ (MetaError::Unavailable(_) | MetaError::Backend(_))) => return Err(e),
@@ -953,6 +1013,9 @@ impl MetaStore for SqlMetaStore {
                         out.push(Err(e));
                     }
                 }
+            }
+            if revision != start {
+                set_revision(&mut tx, repo, revision).await?;
             }
             Ok(out)
         }
