@@ -97,26 +97,6 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn delete(&self, digest: &Sha256) -> Result<(), BlobError>;
     /// Every blob, for gc.
     async fn list(&self) -> Result<Vec<BlobInfo>, BlobError>;
-    /// Like `put_file_moving`, for bulk imports: the blob need not be
-    /// durable, nor readable, until the next [`BlobStore::sync`], which the
-    /// caller must await before it references the blob anywhere (records
-    /// it in the MetaStore). A local store then makes a whole batch durable
-    /// with two filesystem syncs instead of two `fsync`s per file. The
-    /// default is `put_file_moving`, durable at once.
-    async fn put_file_moving_deferred(
-        &self,
-        digest: &Sha256,
-        path: &Path,
-    ) -> Result<PutOutcome, BlobError> {
-        self.put_file_moving(digest, path).await
-    }
-    /// Makes every blob this store (and its clones) took through
-    /// [`BlobStore::put_file_moving_deferred`] durable and readable. On
-    /// error, those blobs may be missing; none was referenced yet, so the
-    /// caller fails the batch. Cheap when nothing is pending.
-    async fn sync(&self) -> Result<(), BlobError> {
-        Ok(())
-    }
     /// The blob's own file when the store is a local directory, so a
     /// reader may open it in place (read-only: the file must never be
     /// written or moved through this path). `None` elsewhere.

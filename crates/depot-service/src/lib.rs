@@ -563,9 +563,7 @@ impl Depot {
     /// [`Depot::prepare_upload`] of a file on local disk, for bulk imports:
     /// `repo` is looked up once by the caller, and copying, hashing and
     /// parsing run in one blocking task instead of a hop to the blocking
-    /// pool for every read and write. The blob is stored deferred
-    /// ([`depot_core::blob::BlobStore::put_file_moving_deferred`]): [`Depot::record_batch`]
-    /// makes the whole batch durable at once before recording it.
+    /// pool for every read and write.
     pub async fn prepare_upload_file(
         &self,
         repo: &Repo,
@@ -600,11 +598,10 @@ impl Depot {
         })
         .await
         .map_err(error::join_error)??;
-        // The staged file becomes the blob (moved, not copied, on local
-        // disk), durable at the `sync` that starts `record_batch`.
+        // The staged file becomes the blob (moved, not copied, on local disk).
         self.inner
             .blobs
-            .put_file_moving_deferred(&staged.hashes.sha256, staged.path())
+            .put_file_moving(&staged.hashes.sha256, staged.path())
             .await?;
         drop(staged);
         Ok(PreparedUpload {
@@ -634,9 +631,6 @@ impl Depot {
             ));
         }
         let repo = first.repo.clone();
-        // Blobs of `prepare_upload_file` become durable before anything
-        // references them.
-        self.inner.blobs.sync().await?;
         let n = batch.len();
         let mut results: Vec<Option<Result<UploadOutcome, ServiceError>>> =
             (0..n).map(|_| None).collect();

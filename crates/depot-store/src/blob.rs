@@ -97,9 +97,6 @@ pub struct ObjectBlobStore {
     signer: Option<Arc<dyn Signer>>,
     /// Existing blobs older than this are refreshed by a put.
     refresh_after: Duration,
-    /// Local blobs taken by `put_file_moving_deferred` and not yet synced:
-    /// their staging file and digest. Shared by clones.
-    pending: Arc<std::sync::Mutex<Vec<(std::path::PathBuf, Sha256)>>>,
 }
 
 /// Settings of an S3 blob store beyond its `s3://bucket/prefix` URL.
@@ -384,7 +381,6 @@ impl ObjectBlobStore {
             local_dir: None,
             signer: None,
             refresh_after: REFRESH_AFTER,
-            pending: Arc::default(),
         }
     }
 
@@ -582,107 +578,6 @@ impl BlobStore for ObjectBlobStore {
                 Ok(outcome)
             }
         }
-    }
-
-    /// On local disk the file is renamed to a staging name of this
-    /// process (no data is copied, nothing is synced) and only moved to its
-    /// key by [`BlobStore::sync`], after the filesystem is synced: a key
-    /// never names a file whose bytes are not on disk, even after a power
-    /// loss. A process that dies before its sync leaves only staging files,
-    /// swept when a store is next opened. Elsewhere: `put_file_moving`.
-    async fn put_file_moving_deferred(
-        &self,
-        digest: &Sha256,
-        path: &Path,
-    ) -> Result<PutOutcome, BlobError> {
-        let Some(dir) = &self.local_dir else {
-            return self.put_file_moving(digest, path).await;
-        };
-        let dst = dir.join(self.key(digest).as_ref());
-        let staged = dir.join(LOCAL_STAGING).join(format!(
-            "{}-{:016x}.part",
-            std::process::id(),
-            rand_u64()
-        ));
-        let (src, to, window) = (path.to_path_buf(), staged.clone(), self.refresh_after);
-        let taken = tokio::task::spawn_blocking(move || -> std::io::Result<Option<bool>> {
-            if let Ok(existing) = std::fs::File::open(&dst) {
-                // Refresh on reuse: touch an old blob (see the type's docs).
-                let age = existing
-                    .metadata()?
-                    .modified()?
-                    .elapsed()
-                    .unwrap_or_default();
-                if age >= window {
-                    existing.set_modified(std::time::SystemTime::now())?;
-                }
-                std::fs::remove_file(&src)?;
-                return Ok(Some(false));
-            }
-            match std::fs::rename(&src, &to) {
-                Ok(()) => Ok(Some(true)),
-                Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
-        .await
-        .map_err(|e| BlobError::Backend(format!("blob move task failed: {e}")))??;
-        match taken {
-            Some(true) => {
-                self.pending
-                    .lock()
-                    .expect("poisoned")
-                    .push((staged, *digest));
-                Ok(PutOutcome::Created)
-            }
-            Some(false) => Ok(PutOutcome::Existed),
-            None => self.put_file_moving(digest, path).await,
-        }
-    }
-
-    /// `syncfs` (the staged bytes), then every pending staging file renamed
-    /// to its key, then `syncfs` again (the directory entries).
-    async fn sync(&self) -> Result<(), BlobError> {
-        let pending = std::mem::take(&mut *self.pending.lock().expect("poisoned"));
-        let Some(dir) = self.local_dir.clone() else {
-            return Ok(());
-        };
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let moves: Vec<(std::path::PathBuf, std::path::PathBuf)> = pending
-            .into_iter()
-            .map(|(staged, digest)| (staged, dir.join(self.key(&digest).as_ref())))
-            .collect();
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let synced = std::fs::File::open(&dir)
-                .and_then(|root| rustix::fs::syncfs(&root).map_err(Into::into).map(|()| root));
-            let root = match synced {
-                Ok(root) => root,
-                Err(e) => {
-                    for (left, _) in &moves {
-                        let _ = std::fs::remove_file(left);
-                    }
-                    return Err(e);
-                }
-            };
-            for (i, (staged, dst)) in moves.iter().enumerate() {
-                let parent = dst.parent().expect("a blob key has a parent");
-                if let Err(e) =
-                    std::fs::create_dir_all(parent).and_then(|()| std::fs::rename(staged, dst))
-                {
-                    for (left, _) in &moves[i..] {
-                        let _ = std::fs::remove_file(left);
-                    }
-                    return Err(e);
-                }
-            }
-            rustix::fs::syncfs(&root)?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| BlobError::Backend(format!("blob sync task failed: {e}")))??;
-        Ok(())
     }
 
     fn local_path(&self, digest: &Sha256) -> Option<std::path::PathBuf> {

@@ -34,38 +34,6 @@ async fn conformance_local_disk() {
     );
 }
 
-/// On local disk a deferred put only stages the file: its key appears at
-/// `sync`, after the filesystem is synced, so a key never names bytes that
-/// are not on disk; the staging file is gone after the sync.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_deferred_puts_reach_their_keys_at_sync() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("blobs");
-    let store = ObjectBlobStore::local(&root).unwrap();
-    let data = b"deferred blob".to_vec();
-    let digest = Sha256::of(&data);
-    let file = dir.path().join("upload");
-    std::fs::write(&file, &data).unwrap();
-    store
-        .put_file_moving_deferred(&digest, &file)
-        .await
-        .unwrap();
-    let key = store.local_path(&digest).unwrap();
-    assert!(!key.exists(), "the key must not exist before sync");
-    assert!(matches!(
-        store.get_bytes(&digest).await,
-        Err(BlobError::NotFound(_))
-    ));
-    let staged = std::fs::read_dir(root.join(".staging")).unwrap().count();
-    assert_eq!(staged, 1, "the file waits under a staging name");
-    // A clone shares what is pending.
-    store.clone().sync().await.unwrap();
-    assert_eq!(std::fs::read(&key).unwrap(), data);
-    assert_eq!(std::fs::read_dir(root.join(".staging")).unwrap().count(), 0);
-    // Nothing pending: sync does nothing and succeeds.
-    store.sync().await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_memory() {
     let store = ObjectBlobStore::memory();

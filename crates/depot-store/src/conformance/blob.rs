@@ -31,7 +31,6 @@ pub async fn blob_store_suite(store: &dyn BlobStore) {
     empty_blob(store).await;
     put_file_small(store).await;
     put_file_moving(store).await;
-    put_file_moving_deferred(store).await;
     put_file_large(store).await;
     put_file_missing_path(store).await;
     concurrent_puts_of_one_digest(store).await;
@@ -247,64 +246,6 @@ async fn put_file_moving(store: &dyn BlobStore) {
     assert!(!second.exists(), "{TAG} the duplicate file is consumed too");
     assert_eq!(get_all(store, &d).await, data);
     store.delete(&d).await.unwrap();
-}
-
-/// Deferred puts are readable, listed and whole once `sync` returned; a
-/// deferred put of a stored digest is `Existed`; `sync` with nothing
-/// pending is a no-op.
-async fn put_file_moving_deferred(store: &dyn BlobStore) {
-    store.sync().await.expect("sync with nothing pending");
-    let dir = tempfile::tempdir().unwrap();
-    let blobs: Vec<Vec<u8>> = (0..3)
-        .map(|i| pseudo_random(20 + i, 5_000 + i as usize * 777))
-        .collect();
-    for (i, data) in blobs.iter().enumerate() {
-        let path = dir.path().join(format!("deferred{i}"));
-        std::fs::write(&path, data).unwrap();
-        assert_eq!(
-            store
-                .put_file_moving_deferred(&Sha256::of(data), &path)
-                .await
-                .unwrap(),
-            PutOutcome::Created,
-            "{TAG} put_file_moving_deferred creates"
-        );
-        assert!(
-            !path.exists(),
-            "{TAG} put_file_moving_deferred takes the file"
-        );
-    }
-    store.sync().await.expect("sync");
-    let listed = store.list().await.unwrap();
-    for data in &blobs {
-        let d = Sha256::of(data);
-        assert_eq!(
-            &get_all(store, &d).await,
-            data,
-            "{TAG} synced blob reads back whole"
-        );
-        assert!(
-            listed
-                .iter()
-                .any(|b| b.digest == d && b.size == data.len() as u64),
-            "{TAG} a synced blob is listed"
-        );
-    }
-    let again = dir.path().join("again");
-    std::fs::write(&again, &blobs[0]).unwrap();
-    assert_eq!(
-        store
-            .put_file_moving_deferred(&Sha256::of(&blobs[0]), &again)
-            .await
-            .unwrap(),
-        PutOutcome::Existed,
-        "{TAG} a deferred put of a stored digest is Existed"
-    );
-    assert!(!again.exists(), "{TAG} the duplicate file is consumed too");
-    store.sync().await.expect("sync");
-    for data in &blobs {
-        store.delete(&Sha256::of(data)).await.unwrap();
-    }
 }
 
 async fn put_file_small(store: &dyn BlobStore) {
