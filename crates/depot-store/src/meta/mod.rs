@@ -586,6 +586,22 @@ impl SqlMetaStore {
         now: Timestamp,
         revision: Revision,
     ) -> Result<AddOutcome, MetaError> {
+        let existing = self.check_package(c, repo, pkg, placements).await?;
+        self.insert_package(c, repo, pkg, placements, now, revision, existing)
+            .await
+    }
+
+    /// Whether `pkg` may be added, by reading only (so a refusal needs no
+    /// rollback): `Conflict` if its file name, or its name, version and
+    /// architecture in one of `placements`, is taken by other content.
+    /// `Some(id)` when the very same file is stored already.
+    async fn check_package(
+        &self,
+        c: &mut AnyConnection,
+        repo: RepoId,
+        pkg: &NewPackage,
+        placements: &[Placement],
+    ) -> Result<Option<PackageId>, MetaError> {
         let wanted: BTreeSet<&Placement> = placements.iter().collect();
         let sha256 = pkg.hashes.sha256.hex();
 
@@ -656,6 +672,24 @@ impl SqlMetaStore {
             }
         }
 
+        Ok(existing_id)
+    }
+
+    /// The writes of an add that [`Self::check_package`] allowed; any
+    /// error here is the transaction's (it may have written).
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_package(
+        &self,
+        c: &mut AnyConnection,
+        repo: RepoId,
+        pkg: &NewPackage,
+        placements: &[Placement],
+        now: Timestamp,
+        revision: Revision,
+        existing_id: Option<PackageId>,
+    ) -> Result<AddOutcome, MetaError> {
+        let wanted: BTreeSet<&Placement> = placements.iter().collect();
+        let sha256 = pkg.hashes.sha256.hex();
         let (package_id, created) = match existing_id {
             Some(id) => (id, false),
             None => {
@@ -981,15 +1015,17 @@ impl MetaStore for SqlMetaStore {
         finish(tx, result).await
     }
 
-    /// One write transaction; each item runs in its own savepoint, so a
-    /// refused item is rolled back alone.
+    /// One write transaction, the repo locked once. An item is refused by
+    /// reads before any of it is written, so a refused item leaves nothing
+    /// to roll back and needs no savepoint of its own (two statements less
+    /// per item); an error while writing fails the whole call, as the
+    /// trait allows for failures of the store.
     async fn add_packages(
         &self,
         repo: RepoId,
         items: &[(NewPackage, Vec<Placement>)],
         now: Timestamp,
     ) -> Result<Vec<Result<AddOutcome, MetaError>>, MetaError> {
-        use sqlx::Acquire;
         let mut tx = self.write_tx().await?;
         let result = async {
             // Locked once: the lock holds until the transaction ends.
@@ -997,21 +1033,19 @@ impl MetaStore for SqlMetaStore {
             let mut revision = start;
             let mut out = Vec::with_capacity(items.len());
             for (pkg, placements) in items {
-                let mut item = tx.begin().await.map_err(map_sqlx)?;
-                match self
-                    .add_package_tx(&mut item, repo, pkg, placements, now, revision)
-                    .await
-                {
-                    Ok(outcome) => {
-                        item.commit().await.map_err(map_sqlx)?;
+                // A refusal is found by reads alone, before anything of the
+                // item is written, so it needs no savepoint; a failure while
+                // writing fails the batch (the caller retries item by item).
+                match self.check_package(&mut tx, repo, pkg, placements).await {
+                    Ok(existing) => {
+                        let outcome = self
+                            .insert_package(&mut tx, repo, pkg, placements, now, revision, existing)
+                            .await?;
                         revision = outcome.revision;
                         out.push(Ok(outcome));
                     }
                     Err(e @ (MetaError::Unavailable(_) | MetaError::Backend(_))) => return Err(e),
-                    Err(e) => {
-                        item.rollback().await.map_err(map_sqlx)?;
-                        out.push(Err(e));
-                    }
+                    Err(e) => out.push(Err(e)),
                 }
             }
             if revision != start {
