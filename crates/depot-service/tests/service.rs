@@ -65,6 +65,25 @@ async fn prepare_debs(
     batch
 }
 
+/// A depot with repository `r` and no background `Packages.xz` pass: the
+/// test runs it (`complete_indexes`) when it wants it.
+async fn open_without_xz_pass(dir: &std::path::Path) -> Depot {
+    let depot = Depot::open_data_dir(
+        dir,
+        ServiceConfig {
+            xz_delay: None,
+            ..ServiceConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    depot
+        .create_repo(&repo("r"), RepoSettings::default())
+        .await
+        .unwrap();
+    depot
+}
+
 async fn text(depot: &Depot, r: &str, path: &str) -> String {
     let d = depot.published_file(&repo(r), path, None).await.unwrap();
     String::from_utf8(d.bytes().await.unwrap()).unwrap()
@@ -577,19 +596,7 @@ async fn tokens_are_stored_hashed() {
 #[tokio::test]
 async fn xz_follows_in_a_later_publication() {
     let dir = tempfile::tempdir().unwrap();
-    let depot = Depot::open_data_dir(
-        dir.path(),
-        ServiceConfig {
-            xz_delay: None,
-            ..ServiceConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    depot
-        .create_repo(&repo("r"), RepoSettings::default())
-        .await
-        .unwrap();
+    let depot = open_without_xz_pass(dir.path()).await;
     upload(&depot, "r", &DebBuilder::new("aa", "1", "amd64")).await;
     let release = text(&depot, "r", "dists/stable/Release").await;
     assert!(
@@ -640,19 +647,7 @@ async fn xz_follows_in_a_later_publication() {
 #[tokio::test]
 async fn uploads_racing_the_xz_pass_are_published_and_never_get_a_stale_xz() {
     let dir = tempfile::tempdir().unwrap();
-    let depot = Depot::open_data_dir(
-        dir.path(),
-        ServiceConfig {
-            xz_delay: None,
-            ..ServiceConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    depot
-        .create_repo(&repo("r"), RepoSettings::default())
-        .await
-        .unwrap();
+    let depot = open_without_xz_pass(dir.path()).await;
     // Enough packages that compressing takes much longer than an upload.
     let batch = prepare_debs(&depot, "r", "base", 1000).await;
     for out in depot.record_batch(batch).await.unwrap() {
