@@ -84,6 +84,26 @@ async fn open_without_xz_pass(dir: &std::path::Path) -> Depot {
     depot
 }
 
+/// The published `.xz` at `path` of repo `r`, checked against the size and
+/// SHA-256 its Release lists, decompressed.
+async fn xz_as_listed(depot: &Depot, path: &str, size: u64, sha: &str) -> String {
+    let xz = depot
+        .published_file(&repo("r"), path, None)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        (xz.len() as u64, depot_core::Sha256::of(&xz).hex()),
+        (size, sha.to_string()),
+        "{path} is not what Release lists"
+    );
+    let mut plain = String::new();
+    std::io::Read::read_to_string(&mut liblzma::read::XzDecoder::new(&xz[..]), &mut plain).unwrap();
+    plain
+}
+
 async fn text(depot: &Depot, r: &str, path: &str) -> String {
     let d = depot.published_file(&repo(r), path, None).await.unwrap();
     String::from_utf8(d.bytes().await.unwrap()).unwrap()
@@ -610,23 +630,13 @@ async fn xz_follows_in_a_later_publication() {
         .into_iter()
         .find(|(p, _, _)| p == "main/binary-amd64/Packages.xz")
         .expect("Release lists Packages.xz");
-    let xz = depot
-        .published_file(
-            &repo("r"),
-            "dists/stable/main/binary-amd64/Packages.xz",
-            None,
-        )
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(
-        (xz.len() as u64, depot_core::Sha256::of(&xz).hex()),
-        (size, sha)
-    );
-    let mut plain = String::new();
-    std::io::Read::read_to_string(&mut liblzma::read::XzDecoder::new(&xz[..]), &mut plain).unwrap();
+    let plain = xz_as_listed(
+        &depot,
+        "dists/stable/main/binary-amd64/Packages.xz",
+        size,
+        &sha,
+    )
+    .await;
     assert_eq!(
         plain,
         text(&depot, "r", "dists/stable/main/binary-amd64/Packages").await
@@ -689,20 +699,7 @@ async fn uploads_racing_the_xz_pass_are_published_and_never_get_a_stale_xz() {
             (size, sha)
         );
         if let Some((path, size, sha)) = listed("main/binary-amd64/Packages.xz") {
-            let xz = depot
-                .published_file(&repo("r"), &format!("dists/stable/{path}"), None)
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap();
-            assert_eq!(
-                (xz.len() as u64, depot_core::Sha256::of(&xz).hex()),
-                (size, sha)
-            );
-            let mut plain = String::new();
-            std::io::Read::read_to_string(&mut liblzma::read::XzDecoder::new(&xz[..]), &mut plain)
-                .unwrap();
+            let plain = xz_as_listed(&depot, &format!("dists/stable/{path}"), size, &sha).await;
             assert_eq!(plain, packages, "a stale Packages.xz was published");
         }
     }
