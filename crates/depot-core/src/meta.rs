@@ -7,7 +7,7 @@
 //! [`MetaStore::publish`], a compare-and-set that returns
 //! [`MetaError::PublishConflict`] when another writer got there first.
 
-use crate::digest::Sha256;
+use crate::digest::{Hashes, Sha256};
 use crate::image::*;
 use crate::model::*;
 use crate::names::{FileName, RepoName};
@@ -71,6 +71,48 @@ impl std::fmt::Debug for PublishLease {
         f.debug_struct("PublishLease")
             .field("exclusive", &self.is_exclusive())
             .finish()
+    }
+}
+
+/// One stored package as `rebuild` reads it back, a page at a time
+/// ([`MetaStore::package_page`]): without its placements, and with its
+/// parsed fields as the JSON text they are stored as, so that a re-read
+/// can be compared with it without parsing every record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageRecord {
+    pub id: PackageId,
+    pub repo_id: RepoId,
+    pub filename: FileName,
+    pub size: u64,
+    pub hashes: Hashes,
+    pub format: Format,
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub index_entry: String,
+    /// [`Package::fields`] as stored: compact JSON, keys in order.
+    pub fields_json: String,
+    pub created_at: Timestamp,
+}
+
+impl PackageRecord {
+    /// The [`Package`] with its fields parsed and the given placements.
+    pub fn into_package(self, placements: Vec<Placement>) -> Result<Package, serde_json::Error> {
+        Ok(Package {
+            fields: serde_json::from_str(&self.fields_json)?,
+            id: self.id,
+            repo_id: self.repo_id,
+            filename: self.filename,
+            size: self.size,
+            hashes: self.hashes,
+            format: self.format,
+            name: self.name,
+            version: self.version,
+            arch: self.arch,
+            index_entry: self.index_entry,
+            placements,
+            created_at: self.created_at,
+        })
     }
 }
 
@@ -179,6 +221,17 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// All packages of the repo with their placements, ordered by file name.
     async fn list_packages(&self, repo: RepoId) -> Result<Vec<Package>, MetaError>;
+
+    /// Up to `limit` packages of the repo with an id greater than `after`,
+    /// ordered by id, as [`PackageRecord`]s: what a rebuild reads, one page
+    /// while it re-reads the previous one. Fails with `NotFound` if the
+    /// repo does not exist.
+    async fn package_page(
+        &self,
+        repo: RepoId,
+        after: PackageId,
+        limit: u32,
+    ) -> Result<Vec<PackageRecord>, MetaError>;
 
     /// Replaces the parsed fields and index entries of the given packages
     /// (after a rebuild re-read their blobs) and bumps the revision and the

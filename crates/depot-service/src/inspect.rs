@@ -3,7 +3,7 @@
 
 use crate::staging::Staged;
 use crate::{Depot, ServiceError};
-use depot_core::{FileName, Format, NewPackage, Package, Timestamp};
+use depot_core::{FileName, Format, NewPackage, Timestamp};
 use depot_formats::{deb, detect, rpm};
 
 /// Characters apt and every mirror tool handle in a pool file name without
@@ -40,35 +40,26 @@ impl Depot {
         }
     }
 
-    /// Parses the staged file on the blocking pool. `previous` is the
-    /// stored record of the same file when re-reading it (a rebuild): what
-    /// was not read from the file (a pacman package's signature) is kept.
+    /// Parses the staged file on the blocking pool. `keep_sig` is what a
+    /// re-read (a rebuild) keeps from the stored record because it is not
+    /// in the file: a pacman package's signature.
     pub(crate) async fn inspect(
         &self,
         staged: &Staged,
         filename: FileName,
         file_time: Timestamp,
-        previous: Option<&Package>,
+        keep_sig: Option<crate::pacman::PackageSig>,
     ) -> Result<NewPackage, ServiceError> {
         let inspector = self.inspector();
         let path = staged.path().to_path_buf();
         let (size, hashes) = (staged.size, staged.hashes.clone());
         let format = detect::sniff(&staged.head, filename.as_str());
-        let keep_sig = kept_signature(previous);
         tokio::task::spawn_blocking(move || {
             inspector.inspect_file(&path, format, size, hashes, filename, file_time, keep_sig)
         })
         .await
         .map_err(crate::error::join_error)?
     }
-}
-
-/// What a re-read keeps from the stored record: a pacman package's
-/// signature is not in its file.
-pub(crate) fn kept_signature(previous: Option<&Package>) -> Option<crate::pacman::PackageSig> {
-    previous
-        .filter(|p| p.format == Format::Pacman)
-        .and_then(|p| crate::pacman::PackageSig::of_fields(&p.fields))
 }
 
 impl Inspector {

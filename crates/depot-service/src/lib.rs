@@ -20,6 +20,7 @@ pub mod images;
 mod inspect;
 mod pacman;
 mod publish;
+mod rebuild;
 mod recorder;
 mod rpm;
 pub mod staging;
@@ -29,8 +30,6 @@ mod tree;
 pub use depot_store::{AppliedMigration, S3Options};
 pub use error::ServiceError;
 
-/// Stored packages re-read at once by a rebuild.
-const REBUILD_PARALLEL: usize = 4;
 pub use gc::GcReport;
 pub use images::{ImageScope, ImageSpec};
 pub use stores::{MigrationReport, StoreUrls, migrate, redact_url};
@@ -48,7 +47,6 @@ use depot_core::sign::PgpSigner;
 use depot_core::*;
 use depot_sign::{KeyAlgorithm, PgpKey};
 use futures::stream::BoxStream;
-use futures::{StreamExt as _, TryStreamExt as _};
 use rand::RngCore;
 use serde::Serialize;
 use std::ops::Range;
@@ -90,6 +88,9 @@ pub struct ServiceConfig {
     /// How image downloads are served: streamed, or redirected to the blob
     /// store where it can presign (see [`images`]).
     pub image_download: DownloadMode,
+    /// Package records a rebuild reads from the MetaStore at once (1,024);
+    /// the next page is read while one is re-read.
+    pub rebuild_page: u32,
 }
 
 impl Default for ServiceConfig {
@@ -108,6 +109,7 @@ impl Default for ServiceConfig {
             origin: "depot".to_string(),
             xz_delay: Some(Duration::from_secs(5)),
             image_download: DownloadMode::Proxy,
+            rebuild_page: 1024,
         }
     }
 }
@@ -320,98 +322,6 @@ impl Depot {
         } else {
             Err(ServiceError::NotFound(format!("repository '{name}'")))
         }
-    }
-
-    /// Drops all generated metadata of the repo: re-reads every stored
-    /// package from its blob, replaces the parsed fields and index entries,
-    /// and publishes everything afresh.
-    ///
-    /// Only records whose re-read differs are written (a rebuild after an
-    /// upgrade that changed how a format is rendered rewrites them; one on
-    /// an unchanged store writes none), but the publication is always
-    /// rendered from scratch.
-    pub async fn rebuild(&self, name: &RepoName) -> Result<RebuildReport, ServiceError> {
-        let repo = self.repo(name).await?;
-        let packages = self.inner.meta.list_packages(repo.id).await?;
-        // Re-read a few at a time: reading and parsing overlap across cores.
-        let updates: Vec<Option<meta::PackageUpdate>> = futures::stream::iter(0..packages.len())
-            .map(|i| self.reread(&packages[i]))
-            .buffered(REBUILD_PARALLEL)
-            .try_collect()
-            .await?;
-        let changed: Vec<meta::PackageUpdate> = updates.into_iter().flatten().collect();
-        let revision = self.inner.meta.update_packages(repo.id, &changed).await?;
-        self.publish_until(&repo, revision).await?;
-        Ok(RebuildReport {
-            packages: packages.len(),
-            revision,
-        })
-    }
-
-    /// Reads one stored package again: in place where the blob is a local
-    /// file (hashing and parsing in one blocking task), else through a
-    /// staged copy; its digest is checked either way. `None` when the
-    /// result equals the stored record.
-    async fn reread(&self, p: &Package) -> Result<Option<meta::PackageUpdate>, ServiceError> {
-        let keep_sig = inspect::kept_signature(Some(p));
-        let inspected = match self.inner.blobs.local_path(&p.hashes.sha256) {
-            Some(path) => {
-                let (hashes, inspector) = (p.hashes.clone(), self.inspector());
-                let (filename, created) = (p.filename.clone(), p.created_at);
-                tokio::task::spawn_blocking(move || {
-                    let staged = staging::Staged::in_place(path, hashes)?;
-                    let format = depot_formats::detect::sniff(&staged.head, filename.as_str());
-                    inspector.inspect_file(
-                        staged.path(),
-                        format,
-                        staged.size,
-                        staged.hashes.clone(),
-                        filename,
-                        created,
-                        keep_sig,
-                    )
-                })
-                .await
-                .map_err(error::join_error)?
-            }
-            None => {
-                let read = self.inner.blobs.get(&p.hashes.sha256, None).await?;
-                let body = tokio_util::io::StreamReader::new(futures::TryStreamExt::map_err(
-                    read.stream,
-                    |e| std::io::Error::other(e.to_string()),
-                ));
-                let staged = staging::stage(&self.inner.config.tmp_dir, body, u64::MAX).await?;
-                if staged.hashes.sha256 != p.hashes.sha256 {
-                    return Err(ServiceError::Internal(format!(
-                        "blob of {} does not match its digest (store corrupted?)",
-                        p.filename
-                    )));
-                }
-                self.inspect(&staged, p.filename.clone(), p.created_at, Some(p))
-                    .await
-            }
-        };
-        let inspected = inspected.map_err(|e| match e {
-            ServiceError::BadPackage(msg) => {
-                ServiceError::BadPackage(format!("{}: {msg}", p.filename))
-            }
-            e => e,
-        })?;
-        let unchanged = inspected.format == p.format
-            && inspected.name == p.name
-            && inspected.version == p.version
-            && inspected.arch == p.arch
-            && inspected.index_entry == p.index_entry
-            && inspected.fields == p.fields;
-        Ok((!unchanged).then_some(meta::PackageUpdate {
-            id: p.id,
-            format: inspected.format,
-            name: inspected.name,
-            version: inspected.version,
-            arch: inspected.arch,
-            index_entry: inspected.index_entry,
-            fields: inspected.fields,
-        }))
     }
 
     // ---- packages ------------------------------------------------------------

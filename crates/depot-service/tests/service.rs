@@ -1030,3 +1030,94 @@ async fn concurrent_uploads_commit_together_and_fail_alone() {
     expected.sort();
     assert_eq!(names, expected);
 }
+
+/// A rebuild reads the records a page at a time, re-reads blobs that are
+/// local files in place and others (here: the in-memory store) through a
+/// staged copy. On both, over several pages, it restores the records that
+/// no longer match their files (as an older depot that rendered them
+/// differently would have left them) and renders the same index again.
+#[tokio::test]
+async fn rebuild_in_pages_restores_stale_records_on_local_and_remote_blobs() {
+    use depot_core::PackageId;
+    use depot_core::meta::PackageUpdate;
+    for remote in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ServiceConfig {
+            rebuild_page: 3,
+            xz_delay: None,
+            tmp_dir: dir.path().join("tmp"),
+            ..ServiceConfig::default()
+        };
+        let depot = if remote {
+            let url = format!("sqlite://{}", dir.path().join("depot.db").display());
+            let meta = depot_store::SqlMetaStore::connect(&url).await.unwrap();
+            let blobs = depot_store::ObjectBlobStore::memory();
+            Depot::open(
+                std::sync::Arc::new(meta),
+                std::sync::Arc::new(blobs),
+                config,
+            )
+            .await
+            .unwrap()
+        } else {
+            Depot::open_data_dir(dir.path(), config).await.unwrap()
+        };
+        assert_eq!(
+            depot
+                .blobs()
+                .local_path(&depot_core::Sha256([0; 32]))
+                .is_none(),
+            remote
+        );
+        let r = depot
+            .create_repo(&repo("r"), RepoSettings::default())
+            .await
+            .unwrap();
+        for i in 0..10 {
+            upload(
+                &depot,
+                "r",
+                &DebBuilder::new(&format!("p{i}"), "1", "amd64"),
+            )
+            .await;
+        }
+        let path = "dists/stable/main/binary-amd64/Packages";
+        let before = text(&depot, "r", path).await;
+        let stored = depot
+            .meta()
+            .package_page(r.id, PackageId(0), 100)
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 10);
+
+        let stale: Vec<PackageUpdate> = [1, 7]
+            .iter()
+            .map(|&i| PackageUpdate {
+                id: stored[i].id,
+                format: stored[i].format,
+                name: stored[i].name.clone(),
+                version: stored[i].version.clone(),
+                arch: stored[i].arch.clone(),
+                index_entry: format!("Package: stale{i}\nVersion: 0\n"),
+                fields: serde_json::json!({ "stale": i }),
+            })
+            .collect();
+        depot.meta().update_packages(r.id, &stale).await.unwrap();
+        depot.publish(&repo("r")).await.unwrap();
+        let with_stale = text(&depot, "r", path).await;
+        assert!(with_stale.contains("Package: stale7\n"), "remote={remote}");
+
+        let report = depot.rebuild(&repo("r")).await.unwrap();
+        assert_eq!(report.packages, 10, "remote={remote}");
+        assert_eq!(text(&depot, "r", path).await, before, "remote={remote}");
+        let restored = depot
+            .meta()
+            .package_page(r.id, PackageId(0), 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            restored, stored,
+            "remote={remote}: every record as first stored"
+        );
+    }
+}

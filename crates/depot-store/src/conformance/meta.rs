@@ -765,6 +765,54 @@ async fn get_and_list_packages(s: Store) {
             .unwrap()
             .is_empty()
     );
+
+    // package_page: the same records in id order, two at a time, with the
+    // fields as their JSON text and no placements.
+    let mut by_id = list.clone();
+    by_id.sort_by_key(|p| p.id);
+    let mut paged = Vec::new();
+    let mut after = PackageId(0);
+    loop {
+        let page = s.package_page(r.id, after, 2).await.unwrap();
+        assert!(
+            page.len() <= 2,
+            "{TAG} package_page returns at most `limit`"
+        );
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        paged.extend(page);
+    }
+    assert_eq!(
+        paged.len(),
+        by_id.len(),
+        "{TAG} package_page covers every package of the repo once, and no other repo's"
+    );
+    for (record, p) in paged.into_iter().zip(&by_id) {
+        assert_eq!(
+            &record.clone().into_package(p.placements.clone()).unwrap(),
+            p,
+            "{TAG} package_page is list_packages in id order"
+        );
+        assert_eq!(
+            record.fields_json,
+            serde_json::to_string(&p.fields).unwrap(),
+            "{TAG} fields_json is the stored compact JSON"
+        );
+    }
+    assert!(
+        s.package_page(r.id, by_id.last().unwrap().id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        matches!(
+            s.package_page(RepoId(r.id.0 + 1000), PackageId(0), 10)
+                .await,
+            Err(MetaError::NotFound(_))
+        ),
+        "{TAG} package_page of a missing repo is NotFound"
+    );
 }
 
 async fn update_packages(s: Store) {

@@ -7,7 +7,7 @@ use depot_core::digest::{Hashes, Sha256};
 use depot_core::image::{
     Image, ImageBlob, ImageFilter, ImageId, ImageUpdate, ImageVersion, NewImage, Visibility,
 };
-use depot_core::meta::{MetaError, MetaStore, PackageUpdate, PublishLease};
+use depot_core::meta::{MetaError, MetaStore, PackageRecord, PackageUpdate, PublishLease};
 use depot_core::model::*;
 use depot_core::names::{FileName, PlacementName, RepoName};
 use depot_core::time::Timestamp;
@@ -442,12 +442,17 @@ fn repo_from_row(row: &AnyRow) -> Result<Repo, MetaError> {
 
 /// A package row; its placements are filled in by the caller.
 fn package_from_row(row: &AnyRow) -> Result<Package, MetaError> {
+    record_from_row(row)?
+        .into_package(Vec::new())
+        .map_err(|e| corrupt("package fields", e))
+}
+
+fn record_from_row(row: &AnyRow) -> Result<PackageRecord, MetaError> {
     let filename: String = get(row, "filename")?;
     let sha256: String = get(row, "sha256")?;
     let format: String = get(row, "format")?;
-    let fields: String = get(row, "fields_json")?;
     let size: i64 = get(row, "size")?;
-    Ok(Package {
+    Ok(PackageRecord {
         id: PackageId(get(row, "id")?),
         repo_id: RepoId(get(row, "repo_id")?),
         filename: FileName::new(&filename).map_err(|e| corrupt("file name", e))?,
@@ -463,8 +468,7 @@ fn package_from_row(row: &AnyRow) -> Result<Package, MetaError> {
         version: get(row, "version")?,
         arch: get(row, "arch")?,
         index_entry: get(row, "index_entry")?,
-        fields: from_json(&fields, "package fields")?,
-        placements: Vec::new(),
+        fields_json: get(row, "fields_json")?,
         created_at: Timestamp(get(row, "created_at")?),
     })
 }
@@ -1126,6 +1130,43 @@ impl MetaStore for SqlMetaStore {
                 p.placements = by_package.remove(&p.id.0).unwrap_or_default();
             }
             Ok(packages)
+        }
+        .await;
+        finish(tx, result).await
+    }
+
+    async fn package_page(
+        &self,
+        repo: RepoId,
+        after: PackageId,
+        limit: u32,
+    ) -> Result<Vec<PackageRecord>, MetaError> {
+        let mut tx = self.read_tx().await?;
+        let result = async {
+            // Keyset order on the primary key: each page is one range scan.
+            let page: Vec<PackageRecord> = sqlx::query(
+                "SELECT id, repo_id, filename, size, md5, sha1, sha256, sha512, format, name, \
+                 version, arch, index_entry, fields_json, created_at \
+                 FROM packages WHERE repo_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(repo.0)
+            .bind(after.0)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_sqlx)?
+            .iter()
+            .map(record_from_row)
+            .collect::<Result<_, _>>()?;
+            if page.is_empty() {
+                sqlx::query("SELECT id FROM repos WHERE id = $1")
+                    .bind(repo.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_sqlx)?
+                    .ok_or_else(|| repo_not_found(repo))?;
+            }
+            Ok(page)
         }
         .await;
         finish(tx, result).await
