@@ -173,7 +173,7 @@ fn changes(
         && new.arch == r.arch
         && new.index_entry == r.index_entry
         && fields_json == r.fields_json;
-    Ok((!unchanged).then(|| PackageUpdate {
+    Ok((!unchanged).then_some(PackageUpdate {
         id: r.id,
         format: new.format,
         name: new.name,
