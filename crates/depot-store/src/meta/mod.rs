@@ -441,6 +441,18 @@ fn repo_from_row(row: &AnyRow) -> Result<Repo, MetaError> {
 }
 
 /// A package row; its placements are filled in by the caller.
+/// `SELECT` of every column [`record_from_row`] reads, from `packages`,
+/// followed by `$rest` (a `WHERE` clause and its order).
+macro_rules! select_packages {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, repo_id, filename, size, md5, sha1, sha256, sha512, format, name, \
+             version, arch, index_entry, fields_json, created_at FROM packages ",
+            $rest
+        )
+    };
+}
+
 fn package_from_row(row: &AnyRow) -> Result<Package, MetaError> {
     record_from_row(row)?
         .into_package(Vec::new())
@@ -541,16 +553,12 @@ async fn package_by_filename(
     repo: RepoId,
     filename: &FileName,
 ) -> Result<Option<Package>, MetaError> {
-    let Some(row) = sqlx::query(
-        "SELECT id, repo_id, filename, size, md5, sha1, sha256, sha512, format, name, version, \
-         arch, index_entry, fields_json, created_at \
-         FROM packages WHERE repo_id = $1 AND filename = $2",
-    )
-    .bind(repo.0)
-    .bind(filename.as_str())
-    .fetch_optional(&mut *c)
-    .await
-    .map_err(map_sqlx)?
+    let Some(row) = sqlx::query(select_packages!("WHERE repo_id = $1 AND filename = $2"))
+        .bind(repo.0)
+        .bind(filename.as_str())
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(map_sqlx)?
     else {
         return Ok(None);
     };
@@ -1099,18 +1107,15 @@ impl MetaStore for SqlMetaStore {
     async fn list_packages(&self, repo: RepoId) -> Result<Vec<Package>, MetaError> {
         let mut tx = self.read_tx().await?;
         let result = async {
-            let mut packages: Vec<Package> = sqlx::query(
-                "SELECT id, repo_id, filename, size, md5, sha1, sha256, sha512, format, name, \
-                 version, arch, index_entry, fields_json, created_at \
-                 FROM packages WHERE repo_id = $1 ORDER BY filename",
-            )
-            .bind(repo.0)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_sqlx)?
-            .iter()
-            .map(package_from_row)
-            .collect::<Result<_, _>>()?;
+            let mut packages: Vec<Package> =
+                sqlx::query(select_packages!("WHERE repo_id = $1 ORDER BY filename"))
+                    .bind(repo.0)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(map_sqlx)?
+                    .iter()
+                    .map(package_from_row)
+                    .collect::<Result<_, _>>()?;
             let mut by_package: BTreeMap<i64, Vec<Placement>> = BTreeMap::new();
             for row in sqlx::query(
                 "SELECT package_id, distribution, component FROM placements \
@@ -1144,11 +1149,9 @@ impl MetaStore for SqlMetaStore {
         let mut tx = self.read_tx().await?;
         let result = async {
             // Keyset order on the primary key: each page is one range scan.
-            let page: Vec<PackageRecord> = sqlx::query(
-                "SELECT id, repo_id, filename, size, md5, sha1, sha256, sha512, format, name, \
-                 version, arch, index_entry, fields_json, created_at \
-                 FROM packages WHERE repo_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            )
+            let page: Vec<PackageRecord> = sqlx::query(select_packages!(
+                "WHERE repo_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+            ))
             .bind(repo.0)
             .bind(after.0)
             .bind(i64::from(limit))
