@@ -11,9 +11,9 @@
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use depot_core::{RepoName, TokenScope};
+use depot_core::{Format, RepoName, TokenScope};
 use depot_http::{HttpOptions, router};
-use depot_service::{Depot, ServiceConfig};
+use depot_service::{At, Depot, ServiceConfig};
 use depot_testkit::{ApkBuilder, DebBuilder, FreebsdBuilder, PacmanBuilder, RpmBuilder};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -279,7 +279,7 @@ async fn every_served_path_of_a_repo_with_all_formats_answers_its_source_bytes()
         let blob = depot.blobs().get_bytes(&p.hashes.sha256).await.unwrap();
         let file = p.filename.as_str();
         match p.format {
-            depot_core::Format::Pacman => {
+            Format::Pacman => {
                 for arch in ["x86_64"] {
                     let url = format!("/repos/all/pacman/{arch}/{file}");
                     check(&s, &url, &blob, "application/octet-stream").await;
@@ -292,7 +292,7 @@ async fn every_served_path_of_a_repo_with_all_formats_answers_its_source_bytes()
                     assert!(!sig.body.is_empty());
                 }
             }
-            depot_core::Format::Rpm => {
+            Format::Rpm => {
                 let url = format!("/repos/all/rpm/testing/extra/packages/{file}");
                 check(&s, &url, &blob, "application/x-rpm").await;
             }
@@ -332,22 +332,28 @@ async fn every_served_path_of_a_repo_with_all_formats_answers_its_source_bytes()
     // Client configuration, with the address the request came in on.
     let base = "http://localhost";
     let text = "text/plain; charset=utf-8";
-    let conf = depot.rpm_repo_file(&name, base, None, None).await.unwrap();
-    check(&s, "/repos/all/config.repo", conf.as_bytes(), text).await;
-    let conf = depot.pacman_conf(&name, base, None, None).await.unwrap();
-    check(&s, "/repos/all/pacman.conf", conf.as_bytes(), text).await;
+    let default = At::default();
+    for (format, url) in [
+        (Format::Rpm, "/repos/all/config.repo"),
+        (Format::Pacman, "/repos/all/pacman.conf"),
+        (Format::Apk, "/repos/all/alpine/repositories"),
+        (Format::Freebsd, "/repos/all/freebsd/repo.conf"),
+    ] {
+        let conf = depot
+            .client_config(&name, format, base, &default)
+            .await
+            .unwrap()
+            .unwrap();
+        check(&s, url, conf.as_bytes(), text).await;
+    }
+    let at = At {
+        distribution: Some(depot_core::PlacementName::new("testing").unwrap()),
+        component: Some(depot_core::PlacementName::new("extra").unwrap()),
+    };
     let conf = depot
-        .apk_repositories(&name, base, None, None)
+        .client_config(&name, Format::Rpm, base, &at)
         .await
-        .unwrap();
-    check(&s, "/repos/all/alpine/repositories", conf.as_bytes(), text).await;
-    let conf = depot.pkg_repo_conf(&name, base, None, None).await.unwrap();
-    check(&s, "/repos/all/freebsd/repo.conf", conf.as_bytes(), text).await;
-    let testing = depot_core::PlacementName::new("testing").unwrap();
-    let extra = depot_core::PlacementName::new("extra").unwrap();
-    let conf = depot
-        .rpm_repo_file(&name, base, Some(&testing), Some(&extra))
-        .await
+        .unwrap()
         .unwrap();
     assert!(conf.contains("/repos/all/rpm/testing/extra"), "{conf}");
     check(
