@@ -469,6 +469,8 @@ pub(crate) struct ServeCx<'a> {
     pub repo: &'a Repo,
     pub current: Option<Arc<Publication>>,
     pub range: Option<Range<u64>>,
+    /// The client's `Accept` header, for content negotiation.
+    pub accept: Option<String>,
 }
 
 impl ServeCx<'_> {

@@ -105,6 +105,19 @@ impl Depot {
         path: &str,
         range: Option<Range<u64>>,
     ) -> Result<Download, ServiceError> {
+        self.published_file_as(repo, path, range, None).await
+    }
+
+    /// [`Depot::published_file`] for a client that sent `accept` (its
+    /// `Accept` header), for formats whose indexes come in several
+    /// representations.
+    pub async fn published_file_as(
+        &self,
+        repo: &RepoName,
+        path: &str,
+        range: Option<Range<u64>>,
+        accept: Option<&str>,
+    ) -> Result<Download, ServiceError> {
         let r = self.repo(repo).await?;
         let current = match self.inner.meta.published_pointer(r.id).await? {
             Some((id, _)) => Some(self.publication(id).await?),
@@ -115,6 +128,7 @@ impl Depot {
             repo: &r,
             current,
             range,
+            accept: accept.map(str::to_string),
         };
         for p in self.inner.publishers.iter() {
             p.before_serve(&cx, path);
@@ -187,6 +201,7 @@ impl Depot {
             repo: &r,
             current: None,
             range: None,
+            accept: None,
         };
         let text = p
             .client_config(&cx, base, at)
@@ -210,6 +225,7 @@ impl Depot {
             repo: &r,
             current: None,
             range: None,
+            accept: None,
         };
         for p in self
             .inner

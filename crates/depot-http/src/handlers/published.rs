@@ -50,8 +50,12 @@ pub async fn tree(
     } else {
         Caching::Revalidate
     };
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     download::serve(&headers, caching, |range| {
-        depot.published_file(&name, path.as_str(), range)
+        depot.published_file_as(&name, path.as_str(), range, accept.as_deref())
     })
     .await
 }
