@@ -17,6 +17,7 @@ mod error;
 mod freebsd;
 mod gc;
 pub mod images;
+pub mod import;
 mod inspect;
 mod pacman;
 mod publish;

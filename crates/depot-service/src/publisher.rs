@@ -470,6 +470,7 @@ pub(crate) struct ServeCx<'a> {
     pub current: Option<Arc<Publication>>,
     pub range: Option<Range<u64>>,
     /// The client's `Accept` header, for content negotiation.
+    #[allow(dead_code)] // read by publishers that negotiate (PyPI's JSON and HTML)
     pub accept: Option<String>,
 }
 

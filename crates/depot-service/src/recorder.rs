@@ -26,8 +26,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
-/// At most this many uploads per transaction.
-const MAX_BATCH: usize = 256;
+/// At most this many uploads per transaction: the same bound as a bulk
+/// import's batches.
+const MAX_BATCH: usize = crate::import::BATCH;
 
 type Reply = oneshot::Sender<Result<AddOutcome, MetaError>>;
 

@@ -5,6 +5,7 @@
 use depot_core::{FileName, PlacementName, RepoName, RepoSettings};
 use depot_service::{Depot, ServiceConfig, ServiceError, UploadOptions};
 use depot_testkit::DebBuilder;
+use futures::StreamExt;
 use std::collections::BTreeSet;
 
 fn repo(name: &str) -> RepoName {
@@ -1120,4 +1121,81 @@ async fn rebuild_in_pages_restores_stale_records_on_local_and_remote_blobs() {
             "remote={remote}: every record as first stored"
         );
     }
+}
+
+/// The one bulk path (`Depot::import_files`, used by the CLI's `depot add`;
+/// a multipart upload uses the same `Batch`): more files than one batch
+/// holds, refused ones among them, come back in input order, each refused
+/// alone, and nothing is published until `publish` is called once.
+#[tokio::test]
+async fn an_import_of_more_than_a_batch_reports_in_order_and_publishes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open_without_xz_pass(dir.path()).await;
+    let files = tempfile::tempdir().unwrap();
+    let n = depot_service::import::BATCH + 10;
+    let bad = [3, depot_service::import::BATCH + 2];
+    let mut items = Vec::new();
+    for i in 0..n {
+        let deb = DebBuilder::new(&format!("bulk{i}"), "1", "amd64");
+        let path = files.path().join(deb.file_name());
+        let bytes = if bad.contains(&i) {
+            b"not a deb".to_vec()
+        } else {
+            deb.build()
+        };
+        std::fs::write(&path, bytes).unwrap();
+        items.push(Ok((FileName::new(&deb.file_name()).unwrap(), path)));
+    }
+    // A file refused before it was read keeps its error in its place too.
+    items.push(Err(ServiceError::Invalid("no such file".into())));
+    let before = depot
+        .published_file(&repo("r"), "dists/stable/main/binary-amd64/Packages", None)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let r = depot.repo(&repo("r")).await.unwrap();
+    let results: Vec<_> = depot
+        .import_files(r, items, UploadOptions::default())
+        .collect()
+        .await;
+    assert_eq!(results.len(), n + 1, "one result per file");
+    for (i, result) in results.iter().enumerate() {
+        match result {
+            Ok(o) => {
+                assert!(!bad.contains(&i) && i < n, "file {i} was accepted");
+                assert_eq!(o.package.name, format!("bulk{i}"), "results in input order");
+                assert!(o.created);
+            }
+            Err(e) => assert!(
+                bad.contains(&i) || i == n,
+                "file {i} was refused alone: {e}"
+            ),
+        }
+    }
+    let unpublished = depot
+        .published_file(&repo("r"), "dists/stable/main/binary-amd64/Packages", None)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(unpublished, before, "nothing is published before publish()");
+    depot.publish(&repo("r")).await.unwrap();
+    let text = String::from_utf8(
+        depot
+            .published_file(&repo("r"), "dists/stable/main/binary-amd64/Packages", None)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        text.matches("\nPackage: ").count() + usize::from(text.starts_with("Package: ")),
+        n - bad.len(),
+        "the one publish lists every accepted file"
+    );
 }

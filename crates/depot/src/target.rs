@@ -6,7 +6,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use depot_core::{FileName, Package, PlacementName, Repo, RepoName, RepoSettings, Revision};
 use depot_http::ErrorBody;
-use depot_service::{Depot, PreparedUpload, ServiceConfig, UploadOptions};
+use depot_service::{Depot, ServiceConfig, ServiceError, UploadOptions};
 use futures::stream::{self, BoxStream, StreamExt};
 use reqwest::{StatusCode, Url, header};
 use serde::Deserialize;
@@ -130,37 +130,46 @@ impl Target {
         opts: &'a UploadOptions,
     ) -> BoxStream<'a, (&'a PathBuf, Result<Added>)> {
         match self {
-            // Each prepare runs as its own task: a future merely buffered
-            // here would be suspended, holding a pooled database
-            // connection, while `record_local` waits for one.
+            // The service prepares files concurrently and records them in
+            // batches (`Depot::import_files`); results come back in order.
             Target::Local(d) => {
-                // Looked up once for the whole import, not once per file.
-                let found = std::sync::Arc::new(tokio::sync::OnceCell::<Repo>::new());
-                stream::iter(files)
-                    .map(move |path| {
-                        let (d, repo, opts, owned, found) = (
-                            d.clone(),
-                            repo.clone(),
-                            opts.clone(),
-                            path.clone(),
-                            found.clone(),
-                        );
-                        let task = tokio::spawn(async move {
-                            let repo = found.get_or_try_init(|| d.repo(&repo)).await?;
-                            prepare_local(&d, repo, &owned, &opts).await
-                        });
-                        async move {
-                            let prepared = task.await.unwrap_or_else(|e| {
-                                Err(anyhow!("preparing the upload failed: {e}"))
-                            });
-                            (path, prepared)
-                        }
-                    })
-                    .buffered(PREPARE_CONCURRENCY)
-                    .ready_chunks(RECORD_BATCH)
-                    .then(move |chunk| record_local(d, chunk))
-                    .flat_map(stream::iter)
-                    .boxed()
+                let d = d.clone();
+                stream::once(async move {
+                    let found = d.repo(repo).await;
+                    (d, found)
+                })
+                .flat_map(move |(d, found)| match found {
+                    Err(e) => {
+                        let msg = e.to_string();
+                        stream::iter(files)
+                            .map(move |p| (p, Err(anyhow!("{msg}"))))
+                            .boxed()
+                    }
+                    Ok(found) => {
+                        let items = files
+                            .iter()
+                            .map(|p| {
+                                upload_name(p)
+                                    .map(|n| (n, p.clone()))
+                                    .map_err(|e| ServiceError::Invalid(format!("{e:#}")))
+                            })
+                            .collect();
+                        stream::iter(files)
+                            .zip(d.import_files(found, items, opts.clone()))
+                            .map(|(p, r)| {
+                                (
+                                    p,
+                                    r.map(|o| Added {
+                                        package: o.package,
+                                        created: o.created,
+                                    })
+                                    .map_err(Into::into),
+                                )
+                            })
+                            .boxed()
+                    }
+                })
+                .boxed()
             }
             Target::Remote(r) => stream::iter(files)
                 .map(move |path| async move { (path, r.upload(repo, path, opts).await) })
@@ -195,64 +204,6 @@ impl Target {
 
 /// Uploads in flight at once against a server.
 const UPLOAD_CONCURRENCY: usize = 4;
-/// Files staged and inspected at once locally (hashing, decompression and
-/// fsync overlap).
-const PREPARE_CONCURRENCY: usize = 8;
-/// Most packages recorded in one transaction.
-const RECORD_BATCH: usize = 256;
-
-async fn prepare_local(
-    d: &Depot,
-    repo: &Repo,
-    path: &Path,
-    opts: &UploadOptions,
-) -> Result<PreparedUpload> {
-    let filename = upload_name(path)?;
-    Ok(d.prepare_upload_file(repo, &filename, path, opts).await?)
-}
-
-/// Records the prepared files of `chunk` in one transaction; files that
-/// failed earlier keep their error, in place.
-async fn record_local<'a>(
-    d: &Depot,
-    chunk: Vec<(&'a PathBuf, Result<PreparedUpload>)>,
-) -> Vec<(&'a PathBuf, Result<Added>)> {
-    let mut out: Vec<(&PathBuf, Option<Result<Added>>)> = Vec::with_capacity(chunk.len());
-    let (mut batch, mut slots) = (Vec::new(), Vec::new());
-    for (path, prepared) in chunk {
-        match prepared {
-            Ok(p) => {
-                slots.push(out.len());
-                batch.push(p);
-                out.push((path, None));
-            }
-            Err(e) => out.push((path, Some(Err(e)))),
-        }
-    }
-    match d.record_batch(batch).await {
-        Ok(results) => {
-            for (slot, result) in slots.into_iter().zip(results) {
-                out[slot].1 = Some(
-                    result
-                        .map(|o| Added {
-                            package: o.package,
-                            created: o.created,
-                        })
-                        .map_err(Into::into),
-                );
-            }
-        }
-        Err(e) => {
-            let msg = format!("{e:#}");
-            for slot in slots {
-                out[slot].1 = Some(Err(anyhow!("recording failed: {msg}")));
-            }
-        }
-    }
-    out.into_iter()
-        .map(|(path, result)| (path, result.expect("every slot is filled")))
-        .collect()
-}
 
 /// Opens the service on the configured data directory, for the server.
 pub async fn open_local(config: &Config) -> Result<Depot> {

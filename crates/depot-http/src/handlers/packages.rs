@@ -97,41 +97,53 @@ pub async fn upload(
     let mut form = Multipart::from_request(request, &state)
         .await
         .map_err(|e| ApiError::invalid(e.body_text()))?;
-    // Every part is staged and stored as it streams in, then all are
-    // recorded in one transaction and published once. Parts prepared before
-    // a failing one are still recorded and published; then the first error
+    // Every part is staged and stored as it streams in, and recorded in
+    // batches; the whole form is published once. Parts prepared before a
+    // failing one are still recorded and published; then the first error
     // is returned.
-    let mut prepared = Vec::new();
-    let read = async {
-        while let Some(field) = form
-            .next_field()
-            .await
-            .map_err(|e| ApiError::invalid(e.body_text()))?
-        {
-            if field.name() != Some("file") {
-                return Err(ApiError::invalid(format!(
-                    "unexpected form field {:?}; send files as 'file' parts",
-                    field.name().unwrap_or_default()
-                )));
+    let mut batch = state.depot.batch(&name);
+    let mut malformed = None;
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                malformed = Some(ApiError::invalid(e.body_text()));
+                break;
             }
-            let filename = field
-                .file_name()
-                .ok_or_else(|| ApiError::invalid("a 'file' part needs a filename"))?;
-            let filename = FileName::new(filename)?;
-            let reader = StreamReader::new(field.map_err(io::Error::other));
-            prepared.push(
-                state
-                    .depot
-                    .prepare_upload(&name, &filename, reader, &opts)
-                    .await?,
-            );
+        };
+        if field.name() != Some("file") {
+            malformed = Some(ApiError::invalid(format!(
+                "unexpected form field {:?}; send files as 'file' parts",
+                field.name().unwrap_or_default()
+            )));
+            break;
         }
-        Ok(())
+        let Some(filename) = field.file_name() else {
+            malformed = Some(ApiError::invalid("a 'file' part needs a filename"));
+            break;
+        };
+        let filename = match FileName::new(filename) {
+            Ok(f) => f,
+            Err(e) => {
+                malformed = Some(e.into());
+                break;
+            }
+        };
+        let reader = StreamReader::new(field.map_err(io::Error::other));
+        let prepared = state
+            .depot
+            .prepare_upload(&name, &filename, reader, &opts)
+            .await;
+        let failed = prepared.is_err();
+        batch.add(prepared).await;
+        if failed {
+            break;
+        }
     }
-    .await;
     let mut outcomes = Vec::new();
     let mut refused = None;
-    for result in state.depot.record_batch(prepared).await? {
+    for result in batch.finish().await? {
         match result {
             Ok(outcome) => outcomes.push(outcome),
             Err(e) => {
@@ -139,10 +151,9 @@ pub async fn upload(
             }
         }
     }
-    if !outcomes.is_empty() {
-        state.depot.publish(&name).await?;
+    if let Some(e) = malformed {
+        return Err(e);
     }
-    read?;
     if let Some(e) = refused {
         return Err(ApiError(e));
     }
