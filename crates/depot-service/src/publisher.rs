@@ -498,6 +498,11 @@ impl ServeCx<'_> {
         crate::tree::bytes_download(bytes, self.range.clone(), content_type)
     }
 
+    /// The content type a package of `format` is downloaded with.
+    pub fn content_type(&self, format: Format) -> &'static str {
+        self.depot.inner.config.formats.content_type(format)
+    }
+
     /// The repo's package stored under `file`.
     pub async fn package(&self, file: &str) -> Result<Option<Package>, ServiceError> {
         let Ok(file) = FileName::new(file) else {
