@@ -57,6 +57,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod version;
+
 /// Size limits for [`inspect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -700,114 +702,4 @@ pub fn read_archive(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, FormatError>
         out.push((name, data));
     }
     Ok(out)
-}
-
-pub mod version {
-    //! pkg's version order, simplified: `{version}[_{revision}][,{epoch}]`
-    //! compares the epoch, then the version, then the revision. A version
-    //! is compared part by part: runs of digits as numbers, runs of
-    //! letters as text; a missing part sorts below any number or letters
-    //! (`1.0 < 1.0.1`, `1.0 < 1.0a`), except that `alpha`, `beta`, `pre`
-    //! and `rc` sort below the release they precede (`1.0rc1 < 1.0`).
-
-    use std::cmp::Ordering;
-
-    fn split(v: &str) -> (&str, u64, u64) {
-        let (rest, epoch) = match v.rsplit_once(',') {
-            Some((r, e)) => (r, e.parse().unwrap_or(0)),
-            None => (v, 0),
-        };
-        let (main, rev) = match rest.rsplit_once('_') {
-            Some((m, r)) if r.bytes().all(|b| b.is_ascii_digit()) && !r.is_empty() => {
-                (m, r.parse().unwrap_or(0))
-            }
-            _ => (rest, 0),
-        };
-        (main, rev, epoch)
-    }
-
-    #[derive(PartialEq, Eq, PartialOrd, Ord)]
-    enum Part {
-        /// alpha, beta, pre, rc: before the release.
-        Pre(u8, String),
-        End,
-        Text(String),
-        Num(u64),
-    }
-
-    fn parts(v: &str) -> Vec<Part> {
-        let mut out = Vec::new();
-        let b = v.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i].is_ascii_digit() {
-                let s = i;
-                while i < b.len() && b[i].is_ascii_digit() {
-                    i += 1;
-                }
-                out.push(Part::Num(v[s..i].parse().unwrap_or(u64::MAX)));
-            } else if b[i].is_ascii_alphabetic() {
-                let s = i;
-                while i < b.len() && b[i].is_ascii_alphabetic() {
-                    i += 1;
-                }
-                let t = v[s..i].to_ascii_lowercase();
-                let rank = match t.as_str() {
-                    "alpha" => Some(0),
-                    "beta" => Some(1),
-                    "pre" => Some(2),
-                    "rc" => Some(3),
-                    _ => None,
-                };
-                out.push(match rank {
-                    Some(r) if s > 0 => Part::Pre(r, t),
-                    _ => Part::Text(t),
-                });
-            } else {
-                i += 1;
-            }
-        }
-        out
-    }
-
-    /// Compares two pkg versions.
-    pub fn compare(a: &str, b: &str) -> Ordering {
-        let (am, ar, ae) = split(a);
-        let (bm, br, be) = split(b);
-        ae.cmp(&be)
-            .then_with(|| {
-                let (pa, pb) = (parts(am), parts(bm));
-                let n = pa.len().max(pb.len());
-                for i in 0..n {
-                    let x = pa.get(i).unwrap_or(&Part::End);
-                    let y = pb.get(i).unwrap_or(&Part::End);
-                    match x.cmp(y) {
-                        Ordering::Equal => {}
-                        o => return o,
-                    }
-                }
-                Ordering::Equal
-            })
-            .then(ar.cmp(&br))
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn orders_like_pkg() {
-            let lt = |a: &str, b: &str| assert_eq!(compare(a, b), Ordering::Less, "{a} < {b}");
-            lt("1.0", "1.1");
-            lt("1.9", "1.10");
-            lt("1.0", "1.0_1");
-            lt("1.0_9", "1.1");
-            lt("2.0", "1.0,1");
-            lt("1.0rc1", "1.0");
-            lt("1.0.beta2", "1.0");
-            lt("1.0", "1.0a");
-            lt("1.0", "1.0.1");
-            assert_eq!(compare("1.0_1", "1.0_1"), Ordering::Equal);
-        }
-    }
 }

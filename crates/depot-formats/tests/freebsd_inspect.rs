@@ -5,6 +5,7 @@
 use depot_formats::FormatError;
 use depot_formats::freebsd::{self, FreebsdInfo, Limits};
 use depot_testkit::{Compression, FreebsdBuilder};
+use std::cmp::Ordering;
 
 fn inspect(bytes: &[u8]) -> Result<FreebsdInfo, FormatError> {
     freebsd::inspect(bytes, &Limits::default())
@@ -221,4 +222,151 @@ fn signed_archives_read_back() {
     assert_eq!(members[1].1, [1, 2, 3]);
     assert_eq!(members[3].1, b"{}\n");
     assert_eq!(freebsd::signed_text(b"").len(), 64);
+}
+
+/// Regression (issue 11): depot's newest FreeBSD version disagreed with
+/// `pkg version -t` in 4 of 22 pairs tried, ranking `1.10.b3` above
+/// `1.10`. `freebsd::version::compare` is now a port of pkg's
+/// `pkg_version_cmp` (libpkg/pkg_version.c in freebsd/pkg).
+///
+/// Where the table comes from: no FreeBSD `pkg` runs on this machine, so
+/// every expected result below was derived by hand from that C code
+/// (`split_version`, `get_component`, the loop in `pkg_version_cmp`),
+/// starting with the examples its `get_component` comment gives
+/// (`10a1b2 = 10a1.b2`, `pl11 < alpha3 < 0.1beta2 = 0.1.b2 < 0.1`,
+/// `2.* < 2pl1 < 2alpha3 < 2.9f7 < 3.*`, ...) and the four cases of pkg's
+/// own `tests/frontend/version.sh` (`1 < 2`, `2 > 1`, `2 = 2`,
+/// `2 < 1,1`). The notes say which rule decides.
+#[test]
+fn version_order_is_pkg_version_cmp_so_1_10_b3_is_older_than_1_10() {
+    use Ordering::{Equal as EQ, Greater as GT, Less as LT};
+    let table: &[(&str, &str, Ordering, &str)] = &[
+        // The defect: a component with no number is -1, below 1.10's end (0).
+        ("1.10.b3", "1.10", LT, "b3 has no number: -1 < 0"),
+        ("1.10.b3", "1.10.b2", GT, "same letter, patch level 3 > 2"),
+        ("1.10.b3", "1.9", GT, "10 > 9"),
+        (
+            "1.0.a",
+            "1.0",
+            LT,
+            "a component starting with a letter is below 0",
+        ),
+        ("1.0", "1.0a", LT, "no letter (0) < a (1)"),
+        ("1.0a", "1.0.a", GT, "0a: letter 1 > 0"),
+        // pkg's tests/frontend/version.sh
+        ("1", "2", LT, "numbers"),
+        ("2", "1", GT, "numbers"),
+        ("2", "2", EQ, "equal strings"),
+        ("2", "1,1", LT, "the epoch decides first"),
+        // The examples of get_component's comment
+        ("1.0:2003.09.16", "1.0.2003.09.16", EQ, "':' is a separator"),
+        (
+            "1.0.1:2003.09.16",
+            "1.0:2003.09.16",
+            LT,
+            "1 < 2003 in the third component",
+        ),
+        ("10..1", "10.1", EQ, "separators collapse"),
+        (
+            "10a1b2",
+            "10a1.b2",
+            EQ,
+            "a letter after a patch level starts a component",
+        ),
+        ("10", "10.0", EQ, "a missing component is 0"),
+        ("10.0", "10.0.0", EQ, "a missing component is 0"),
+        ("10a", "10b", LT, "a < b"),
+        ("a", "0", LT, "no number is -1"),
+        ("10.a", "10", LT, "no number is -1"),
+        (
+            "10alpha",
+            "10.a",
+            EQ,
+            "alpha after a number starts a component, and is a",
+        ),
+        ("10alpha", "10", LT, "-1 < 0"),
+        ("pl11", "alpha3", LT, "pl is 0, alpha is a (1)"),
+        ("alpha3", "0.1beta2", LT, "-1 < 0"),
+        ("0.1beta2", "0.1.b2", EQ, "beta is b"),
+        ("0.1beta2", "0.1", LT, "-1 < 0 in the third component"),
+        ("1.d2", "1.dev2", EQ, "only the first letter counts"),
+        ("1.dev2", "1.Development2", EQ, "case is ignored"),
+        ("2.*", "2pl1", LT, "* is -2, below pl's -1"),
+        ("2pl1", "2alpha3", LT, "pl (0) < alpha (1)"),
+        ("2alpha3", "2.9f7", LT, "-1 < 9"),
+        ("2.9f7", "3.*", LT, "2 < 3"),
+        // Stages
+        (
+            "1.0rc1",
+            "1.0",
+            LT,
+            "rc after a number starts a component below 0",
+        ),
+        ("1.0rc1", "1.0rc2", LT, "patch level"),
+        ("1.0beta1", "1.0rc1", LT, "b < r"),
+        ("1.0alpha1", "1.0beta1", LT, "a < b"),
+        ("1.0pre1", "1.0rc1", LT, "p < r"),
+        ("1.0pre1", "1.0beta9", GT, "p > b, whatever the patch level"),
+        (
+            "1.0pl1",
+            "1.0",
+            LT,
+            "pl after a number starts a component, -1 < 0",
+        ),
+        (
+            "1.0p1",
+            "1.0",
+            GT,
+            "a lone p is a letter of the 0 component",
+        ),
+        ("1.0.beta2", "1.0beta2", EQ, "both read 1, 0, b2"),
+        // Revision and epoch
+        ("1.0", "1.0_1", LT, "revision 0 < 1"),
+        ("1.0_10", "1.0_9", GT, "revisions are numbers"),
+        (
+            "1.0_9",
+            "1.1",
+            LT,
+            "the version decides before the revision",
+        ),
+        ("1.0,1", "2.0", GT, "the epoch decides first"),
+        ("1.0_5,1", "1.0_1,2", LT, "epoch 1 < 2"),
+        ("1.0,1", "1.0_1", GT, "epoch 1 > 0"),
+        ("1.0_1", "1.0.1", LT, "the version part 1.0 < 1.0.1"),
+        // Case, leading zeros, '+', '*'
+        ("1.0A", "1.0a", EQ, "equal ignoring case"),
+        ("1.0RC1", "1.0rc1", EQ, "equal ignoring case"),
+        ("1.09", "1.9", EQ, "numbers, not text"),
+        ("1.9", "1.10", LT, "numbers, not text"),
+        ("2.*", "2.0", LT, "* is -2"),
+        ("2.*", "2.a", LT, "* (-2) < no number (-1)"),
+        ("1+2", "1+3", LT, "both step over '+'"),
+        (
+            "1.0+1",
+            "1.0",
+            GT,
+            "after the '+', 1 > the other's (0, 0, 0)",
+        ),
+        ("1.0+a", "1.0", LT, "after the '+', a has no number"),
+        ("20231201", "2023.12.01", GT, "20231201 > 2023"),
+        ("0.9", "1.0.a", LT, "0 < 1"),
+        (
+            "foo-1.0",
+            "1.1",
+            LT,
+            "anything up to the last '-' is dropped",
+        ),
+    ];
+    assert!(table.len() >= 40);
+    let mut wrong = Vec::new();
+    for &(a, b, want, why) in table {
+        let got = freebsd::version::compare(a, b);
+        let back = freebsd::version::compare(b, a);
+        if got != want || back != want.reverse() {
+            wrong.push(format!(
+                "{a} vs {b}: {got:?}/{back:?}, want {want:?} ({why})"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
