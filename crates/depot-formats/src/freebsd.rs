@@ -7,7 +7,8 @@
 //! foo-1.0.pkg            a tar compressed with zstd (pkg's default), xz, gzip or bzip2
 //!                        (older packages: .txz), or not at all:
 //! ├ +COMPACT_MANIFEST    the manifest without files, directories and scripts: one JSON
-//! │                      object (pkg writes UCL's compact JSON): name, origin, version,
+//! │                      object (pkg writes UCL's compact JSON; a manifest emitted as
+//! │                      UCL's own syntax is read too, see [`ucl`]): name, origin, version,
 //! │                      comment, maintainer, www, abi ("FreeBSD:14:amd64", "FreeBSD:14:*"
 //! │                      for architecture-independent packages), arch ("freebsd:14:x86:64"),
 //! │                      prefix, flatsize, licenselogic, licenses, desc, deps {name: {origin,
@@ -41,12 +42,13 @@
 //! checked (UTF-8, no control characters, no `..` component; absolute
 //! paths are what pkg writes); `+COMPACT_MANIFEST` and `+MANIFEST` (at
 //! most [`Limits::max_manifest`] bytes each, at least one of them) are
-//! parsed as JSON and must agree on name and version; the fields pkg
-//! requires (name, version, origin, comment, desc, maintainer, www,
-//! prefix) and an ABI must be there and valid; no path in the manifest may
-//! have a `..` component. A manifest in UCL's own syntax (not JSON) is
-//! refused: `pkg create` writes JSON. The tar must end with its
-//! end-of-archive blocks.
+//! parsed as JSON or, when they are not JSON, as UCL (the subset pkg
+//! emits, read by [`ucl`] into the same JSON value) and must agree on name
+//! and version; the fields pkg requires (name, version, origin, comment,
+//! desc, maintainer, www, prefix) and an ABI must be there and valid; no
+//! path in the manifest may have a `..` component. The tar must end with
+//! its end-of-archive blocks. bzip2 (`pkg create -f tbz`) is decoded like
+//! the others, through the same size and ratio guard.
 
 use crate::FormatError;
 use crate::archive::{Bounded, Bounds, check_entry, human};
@@ -57,6 +59,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod ucl;
 pub mod version;
 
 /// Size limits for [`inspect`].
@@ -212,13 +215,10 @@ pub fn inspect<R: Read>(reader: R, limits: &Limits) -> Result<FreebsdInfo, Forma
             d.window_log_max(31)?;
             Box::new(d)
         }
-        Kind::Bzip2 => {
-            return Err(FormatError::Invalid(
-                "the package is compressed with bzip2; depot reads zstd (pkg's default), xz \
-                 and gzip packages"
-                    .into(),
-            ));
-        }
+        // pkg create -f tbz. bzip2 blocks are at most 900 kB, so the
+        // decoder's own memory is bounded; its output goes through the
+        // same `Bounded` guard as the other codecs.
+        Kind::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
     };
     let bounds = Bounds {
         max_unpacked: limits.max_unpacked,
@@ -343,14 +343,16 @@ fn scan<R: Read>(r: &mut R, limits: &Limits) -> Result<FreebsdInfo, Scan> {
         )));
     }
     let parse = |bytes: &[u8], what: &str| -> Result<Map<String, Value>, FormatError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-            FormatError::Invalid(format!(
-                "{what} is not JSON ({e}); depot reads the JSON manifests pkg create writes"
-            ))
-        })?;
-        match value {
-            Value::Object(m) => Ok(m),
-            _ => Err(FormatError::Invalid(format!("{what} is not a JSON object"))),
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err(FormatError::Invalid(format!("{what} is not a JSON object"))),
+            // Not JSON: UCL's own syntax, as pkg emits a manifest in UCL.
+            Err(json) => ucl::parse(bytes).map_err(|e| {
+                FormatError::Invalid(format!(
+                    "{what} is neither JSON ({json}) nor UCL ({e}); depot reads the JSON and \
+                     UCL manifests pkg writes"
+                ))
+            }),
         }
     };
     let full = full.map(|b| parse(&b, "+MANIFEST")).transpose()?;
@@ -690,7 +692,11 @@ pub fn read_archive(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, FormatError>
                 .read_to_end(&mut plain)
                 .map_err(corrupt)?;
         }
-        Kind::Bzip2 => return Err(FormatError::Invalid("bzip2 catalogue".into())),
+        Kind::Bzip2 => {
+            bzip2::read::MultiBzDecoder::new(bytes)
+                .read_to_end(&mut plain)
+                .map_err(corrupt)?;
+        }
     }
     let mut out = Vec::new();
     let mut archive = tar::Archive::new(&plain[..]);
