@@ -19,7 +19,8 @@
 //!
 //! repository ({url} = .../${ABI})
 //! meta.conf, meta        the repository's meta file (UCL): version 2, packing format,
-//!                        the names of the catalogue files
+//!                        the names of the catalogue files (no `filesite`: depot keeps
+//!                        no file lists, see [`meta_conf`])
 //! packagesite.pkg        a compressed tar (also served as packagesite.txz for pkg < 1.17) of:
 //! ├ signature            RSA PKCS#1 v1.5 signature over SHA-256 of the hex SHA-256 of
 //! │                      packagesite.yaml, plus one NUL byte (signature_type "pubkey":
@@ -612,15 +613,21 @@ pub fn data_document(lines: &[&str]) -> String {
 }
 
 /// The repository's `meta.conf` (UCL), as `pkg repo` writes it, for xz
-/// catalogues.
+/// catalogues, naming only the catalogues depot serves.
+///
+/// No `filesite` / `filesite_archive`: depot keeps no per-package file
+/// lists (`inspect` keeps the compact manifest), so it serves no
+/// `filesite.pkg` and does not name one. pkg's meta reader
+/// (`pkg_repo_meta_parse`) starts from its defaults and overrides a field
+/// only when the key is there, so an absent key changes nothing in `pkg
+/// update`; pkg fetches the filesite (for `pkg rwhich`) as an optional
+/// extra whose failure it ignores.
 pub fn meta_conf() -> String {
     "version = 2;\n\
      packing_format = \"txz\";\n\
      manifests = \"packagesite.yaml\";\n\
      data = \"data\";\n\
-     filesite = \"filesite.yaml\";\n\
      manifests_archive = \"packagesite\";\n\
-     filesite_archive = \"filesite\";\n\
      data_archive = \"data\";\n"
         .to_string()
 }

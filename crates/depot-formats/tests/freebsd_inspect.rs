@@ -630,3 +630,23 @@ fn malformed_ucl_manifests_are_refused() {
     let e = freebsd::inspect(&hello().expanded_manifest().build()[..], &limits).unwrap_err();
     assert!(matches!(e, FormatError::TooLarge(_)), "{e:?}");
 }
+
+/// Regression (issue 11): `meta.conf` named a `filesite` that depot does
+/// not serve (it keeps no per-package file lists). It names only the
+/// catalogues that are served; pkg falls back to its defaults for a key
+/// that is absent (`pkg_repo_meta_parse`).
+#[test]
+fn meta_conf_names_only_the_catalogues_depot_serves() {
+    let meta = freebsd::ucl::parse(freebsd::meta_conf().as_bytes()).unwrap();
+    assert_eq!(
+        Value::Object(meta),
+        json!({
+            "version": 2,
+            "packing_format": "txz",
+            "manifests": "packagesite.yaml",
+            "manifests_archive": "packagesite",
+            "data": "data",
+            "data_archive": "data"
+        })
+    );
+}
