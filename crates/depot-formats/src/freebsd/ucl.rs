@@ -318,6 +318,7 @@ impl Parser<'_> {
         let hex4 = |p: &mut Self| -> Result<u32, String> {
             let digits =
                 p.s.get(p.pos..p.pos + 4)
+                    .filter(|d| d.iter().all(u8::is_ascii_hexdigit))
                     .and_then(|d| std::str::from_utf8(d).ok())
                     .and_then(|d| u32::from_str_radix(d, 16).ok())
                     .ok_or_else(|| p.error("'\\u' is not followed by four hex digits"))?;
@@ -547,6 +548,7 @@ mod tests {
             ("d = <<eod\ntext\neod\n", "capital letters"),
             ("s = \"\\q\"", "unknown escape"),
             ("s = \"\\u12\"", "four hex digits"),
+            ("s = \"\\u+123\"", "four hex digits"),
             ("s = \"\\ud800x\"", "surrogate"),
             ("{ a = 1 } b = 2", "after the end"),
         ] {

@@ -156,7 +156,7 @@ fn component(s: &[u8], mut pos: usize) -> (Component, usize) {
         c.n = -2;
         loop {
             pos += 1;
-            if matches!(at(s, pos), 0 | b'+') {
+            if pos >= s.len() || s[pos] == b'+' {
                 break;
             }
         }
@@ -213,9 +213,10 @@ fn component(s: &[u8], mut pos: usize) -> (Component, usize) {
         c.pl = 0;
     }
 
-    loop {
-        let b = at(s, pos);
-        if b == 0 || b.is_ascii_alphanumeric() || b == b'+' || b == b'*' {
+    // The end of the string stops this, not a NUL byte: C never sees one
+    // inside the string, and stopping at it here would loop forever.
+    while let Some(&b) = s.get(pos) {
+        if b.is_ascii_alphanumeric() || b == b'+' || b == b'*' {
             break;
         }
         pos += 1;
@@ -308,5 +309,13 @@ mod tests {
         assert_eq!(s("1.0,3_2"), ("1.0,3", 0, 2));
         assert_eq!(s("name-1.0_1"), ("1.0", 0, 1));
         assert_eq!(s("1.0_x"), ("1.0", 0, 0));
+    }
+
+    #[test]
+    fn any_input_terminates() {
+        for (a, b) in [("1\0a", "1"), ("\0", "\0\0"), ("*\0+", "1"), ("é.1", "1.é")] {
+            let _ = compare(a, b);
+        }
+        assert_eq!(compare("1.\0.2", "1.2"), Ordering::Equal);
     }
 }
