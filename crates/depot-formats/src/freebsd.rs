@@ -7,7 +7,8 @@
 //! foo-1.0.pkg            a tar compressed with zstd (pkg's default), xz, gzip or bzip2
 //!                        (older packages: .txz), or not at all:
 //! ├ +COMPACT_MANIFEST    the manifest without files, directories and scripts: one JSON
-//! │                      object (pkg writes UCL's compact JSON): name, origin, version,
+//! │                      object (pkg writes UCL's compact JSON; a manifest emitted as
+//! │                      UCL's own syntax is read too, see [`ucl`]): name, origin, version,
 //! │                      comment, maintainer, www, abi ("FreeBSD:14:amd64", "FreeBSD:14:*"
 //! │                      for architecture-independent packages), arch ("freebsd:14:x86:64"),
 //! │                      prefix, flatsize, licenselogic, licenses, desc, deps {name: {origin,
@@ -18,7 +19,8 @@
 //!
 //! repository ({url} = .../${ABI})
 //! meta.conf, meta        the repository's meta file (UCL): version 2, packing format,
-//!                        the names of the catalogue files
+//!                        the names of the catalogue files (no `filesite`: depot keeps
+//!                        no file lists, see [`meta_conf`])
 //! packagesite.pkg        a compressed tar (also served as packagesite.txz for pkg < 1.17) of:
 //! ├ signature            RSA PKCS#1 v1.5 signature over SHA-256 of the hex SHA-256 of
 //! │                      packagesite.yaml, plus one NUL byte (signature_type "pubkey":
@@ -41,12 +43,13 @@
 //! checked (UTF-8, no control characters, no `..` component; absolute
 //! paths are what pkg writes); `+COMPACT_MANIFEST` and `+MANIFEST` (at
 //! most [`Limits::max_manifest`] bytes each, at least one of them) are
-//! parsed as JSON and must agree on name and version; the fields pkg
-//! requires (name, version, origin, comment, desc, maintainer, www,
-//! prefix) and an ABI must be there and valid; no path in the manifest may
-//! have a `..` component. A manifest in UCL's own syntax (not JSON) is
-//! refused: `pkg create` writes JSON. The tar must end with its
-//! end-of-archive blocks.
+//! parsed as JSON or, when they are not JSON, as UCL (the subset pkg
+//! emits, read by [`ucl`] into the same JSON value) and must agree on name
+//! and version; the fields pkg requires (name, version, origin, comment,
+//! desc, maintainer, www, prefix) and an ABI must be there and valid; no
+//! path in the manifest may have a `..` component. The tar must end with
+//! its end-of-archive blocks. bzip2 (`pkg create -f tbz`) is decoded like
+//! the others, through the same size and ratio guard.
 
 use crate::FormatError;
 use crate::archive::{Bounded, Bounds, check_entry, human};
@@ -56,6 +59,9 @@ use serde_json::{Map, Value};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+pub mod ucl;
+pub mod version;
 
 /// Size limits for [`inspect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,13 +216,10 @@ pub fn inspect<R: Read>(reader: R, limits: &Limits) -> Result<FreebsdInfo, Forma
             d.window_log_max(31)?;
             Box::new(d)
         }
-        Kind::Bzip2 => {
-            return Err(FormatError::Invalid(
-                "the package is compressed with bzip2; depot reads zstd (pkg's default), xz \
-                 and gzip packages"
-                    .into(),
-            ));
-        }
+        // pkg create -f tbz. bzip2 blocks are at most 900 kB, so the
+        // decoder's own memory is bounded; its output goes through the
+        // same `Bounded` guard as the other codecs.
+        Kind::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
     };
     let bounds = Bounds {
         max_unpacked: limits.max_unpacked,
@@ -341,14 +344,16 @@ fn scan<R: Read>(r: &mut R, limits: &Limits) -> Result<FreebsdInfo, Scan> {
         )));
     }
     let parse = |bytes: &[u8], what: &str| -> Result<Map<String, Value>, FormatError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-            FormatError::Invalid(format!(
-                "{what} is not JSON ({e}); depot reads the JSON manifests pkg create writes"
-            ))
-        })?;
-        match value {
-            Value::Object(m) => Ok(m),
-            _ => Err(FormatError::Invalid(format!("{what} is not a JSON object"))),
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err(FormatError::Invalid(format!("{what} is not a JSON object"))),
+            // Not JSON: UCL's own syntax, as pkg emits a manifest in UCL.
+            Err(json) => ucl::parse(bytes).map_err(|e| {
+                FormatError::Invalid(format!(
+                    "{what} is neither JSON ({json}) nor UCL ({e}); depot reads the JSON and \
+                     UCL manifests pkg writes"
+                ))
+            }),
         }
     };
     let full = full.map(|b| parse(&b, "+MANIFEST")).transpose()?;
@@ -608,15 +613,21 @@ pub fn data_document(lines: &[&str]) -> String {
 }
 
 /// The repository's `meta.conf` (UCL), as `pkg repo` writes it, for xz
-/// catalogues.
+/// catalogues, naming only the catalogues depot serves.
+///
+/// No `filesite` / `filesite_archive`: depot keeps no per-package file
+/// lists (`inspect` keeps the compact manifest), so it serves no
+/// `filesite.pkg` and does not name one. pkg's meta reader
+/// (`pkg_repo_meta_parse`) starts from its defaults and overrides a field
+/// only when the key is there, so an absent key changes nothing in `pkg
+/// update`; pkg fetches the filesite (for `pkg rwhich`) as an optional
+/// extra whose failure it ignores.
 pub fn meta_conf() -> String {
     "version = 2;\n\
      packing_format = \"txz\";\n\
      manifests = \"packagesite.yaml\";\n\
      data = \"data\";\n\
-     filesite = \"filesite.yaml\";\n\
      manifests_archive = \"packagesite\";\n\
-     filesite_archive = \"filesite\";\n\
      data_archive = \"data\";\n"
         .to_string()
 }
@@ -688,7 +699,11 @@ pub fn read_archive(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, FormatError>
                 .read_to_end(&mut plain)
                 .map_err(corrupt)?;
         }
-        Kind::Bzip2 => return Err(FormatError::Invalid("bzip2 catalogue".into())),
+        Kind::Bzip2 => {
+            bzip2::read::MultiBzDecoder::new(bytes)
+                .read_to_end(&mut plain)
+                .map_err(corrupt)?;
+        }
     }
     let mut out = Vec::new();
     let mut archive = tar::Archive::new(&plain[..]);
@@ -789,115 +804,5 @@ impl crate::PackageFormat for Freebsd {
     /// pkg's order ([`version::compare`]).
     fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
         version::compare(a, b)
-    }
-}
-
-pub mod version {
-    //! pkg's version order, simplified: `{version}[_{revision}][,{epoch}]`
-    //! compares the epoch, then the version, then the revision. A version
-    //! is compared part by part: runs of digits as numbers, runs of
-    //! letters as text; a missing part sorts below any number or letters
-    //! (`1.0 < 1.0.1`, `1.0 < 1.0a`), except that `alpha`, `beta`, `pre`
-    //! and `rc` sort below the release they precede (`1.0rc1 < 1.0`).
-
-    use std::cmp::Ordering;
-
-    fn split(v: &str) -> (&str, u64, u64) {
-        let (rest, epoch) = match v.rsplit_once(',') {
-            Some((r, e)) => (r, e.parse().unwrap_or(0)),
-            None => (v, 0),
-        };
-        let (main, rev) = match rest.rsplit_once('_') {
-            Some((m, r)) if r.bytes().all(|b| b.is_ascii_digit()) && !r.is_empty() => {
-                (m, r.parse().unwrap_or(0))
-            }
-            _ => (rest, 0),
-        };
-        (main, rev, epoch)
-    }
-
-    #[derive(PartialEq, Eq, PartialOrd, Ord)]
-    enum Part {
-        /// alpha, beta, pre, rc: before the release.
-        Pre(u8, String),
-        End,
-        Text(String),
-        Num(u64),
-    }
-
-    fn parts(v: &str) -> Vec<Part> {
-        let mut out = Vec::new();
-        let b = v.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i].is_ascii_digit() {
-                let s = i;
-                while i < b.len() && b[i].is_ascii_digit() {
-                    i += 1;
-                }
-                out.push(Part::Num(v[s..i].parse().unwrap_or(u64::MAX)));
-            } else if b[i].is_ascii_alphabetic() {
-                let s = i;
-                while i < b.len() && b[i].is_ascii_alphabetic() {
-                    i += 1;
-                }
-                let t = v[s..i].to_ascii_lowercase();
-                let rank = match t.as_str() {
-                    "alpha" => Some(0),
-                    "beta" => Some(1),
-                    "pre" => Some(2),
-                    "rc" => Some(3),
-                    _ => None,
-                };
-                out.push(match rank {
-                    Some(r) if s > 0 => Part::Pre(r, t),
-                    _ => Part::Text(t),
-                });
-            } else {
-                i += 1;
-            }
-        }
-        out
-    }
-
-    /// Compares two pkg versions.
-    pub fn compare(a: &str, b: &str) -> Ordering {
-        let (am, ar, ae) = split(a);
-        let (bm, br, be) = split(b);
-        ae.cmp(&be)
-            .then_with(|| {
-                let (pa, pb) = (parts(am), parts(bm));
-                let n = pa.len().max(pb.len());
-                for i in 0..n {
-                    let x = pa.get(i).unwrap_or(&Part::End);
-                    let y = pb.get(i).unwrap_or(&Part::End);
-                    match x.cmp(y) {
-                        Ordering::Equal => {}
-                        o => return o,
-                    }
-                }
-                Ordering::Equal
-            })
-            .then(ar.cmp(&br))
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn orders_like_pkg() {
-            let lt = |a: &str, b: &str| assert_eq!(compare(a, b), Ordering::Less, "{a} < {b}");
-            lt("1.0", "1.1");
-            lt("1.9", "1.10");
-            lt("1.0", "1.0_1");
-            lt("1.0_9", "1.1");
-            lt("2.0", "1.0,1");
-            lt("1.0rc1", "1.0");
-            lt("1.0.beta2", "1.0");
-            lt("1.0", "1.0a");
-            lt("1.0", "1.0.1");
-            assert_eq!(compare("1.0_1", "1.0_1"), Ordering::Equal);
-        }
     }
 }

@@ -238,3 +238,76 @@ async fn bad_uploads_get_their_status_and_change_nothing() {
         assert_eq!(s.observable().await, before, "{name}");
     }
 }
+
+/// Regression (issue 11): docs/freebsd.md said a refused `.pkg` is 400;
+/// the server answers 422 `bad_package` (every `FormatError` but I/O is a
+/// `BadPackage`). The docs now say 422; this pins the code to them, for
+/// each kind of refusal, and the repo is unchanged after each.
+#[tokio::test]
+async fn a_refused_pkg_is_422_bad_package_as_the_docs_say() {
+    let s = server().await;
+    let p = hello();
+    assert_eq!(
+        s.upload(&p.file_name(), p.build()).await.status,
+        StatusCode::CREATED
+    );
+    let before = s.observable().await;
+    let full = p.build();
+    let zeros = vec![0u8; 32 << 20];
+    for (what, bytes) in [
+        ("not a package", b"<html>404</html>".to_vec()),
+        ("cut short", full[..full.len() / 2].to_vec()),
+        ("no name", hello().remove("name").build()),
+        ("traversal", hello().member("../escape", b"x").build()),
+        ("bad UCL", hello().raw_manifest(b"name = \"open").build()),
+        (
+            "bzip2 bomb",
+            hello().file("/usr/local/zeros", &zeros).tbz().build(),
+        ),
+    ] {
+        let r = s.upload("x.pkg", bytes).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{what}: {}",
+            r.text()
+        );
+        assert_eq!(r.error_code(), "bad_package", "{what}");
+        assert_eq!(s.observable().await, before, "{what}");
+    }
+}
+
+/// Regression (issue 11): `pkg create -f tbz` and `pkg create -e`
+/// packages upload and are listed in the catalogue; `meta.conf` no longer
+/// names a `filesite` that is not served.
+#[tokio::test]
+async fn tbz_and_ucl_manifest_packages_are_published() {
+    let s = server().await;
+    for p in [
+        FreebsdBuilder::new("tbz", "1.0", "FreeBSD:14:amd64").tbz(),
+        FreebsdBuilder::new("ucl", "1.0", "FreeBSD:14:amd64").expanded_manifest(),
+    ] {
+        let r = s.upload(&p.file_name(), p.build()).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+    let site = s
+        .get("/repos/bsd/freebsd/FreeBSD:14:amd64/packagesite.pkg")
+        .await;
+    let members = depot_formats::freebsd::read_archive(&site.body).unwrap();
+    let yaml = String::from_utf8(
+        members
+            .into_iter()
+            .find(|(n, _)| n == "packagesite.yaml")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert!(yaml.contains("\"path\":\"All/tbz-1.0.pkg\""), "{yaml}");
+    assert!(yaml.contains("\"path\":\"All/ucl-1.0.pkg\""), "{yaml}");
+    let meta = s.get("/repos/bsd/freebsd/FreeBSD:14:amd64/meta.conf").await;
+    assert!(!meta.text().contains("filesite"), "{}", meta.text());
+    let filesite = s
+        .get("/repos/bsd/freebsd/FreeBSD:14:amd64/filesite.pkg")
+        .await;
+    assert_eq!(filesite.status, StatusCode::NOT_FOUND);
+}

@@ -1,7 +1,14 @@
 //! FreeBSD packages (`.pkg`) built in code, laid out as `pkg create`
 //! writes them: a tar of `+COMPACT_MANIFEST`, `+MANIFEST` (both compact
 //! JSON, one object) and the files by absolute path, compressed with zstd
-//! (pkg's default since 1.17), xz, gzip or not at all.
+//! (pkg's default since 1.17), xz, gzip, bzip2 ([`FreebsdBuilder::tbz`],
+//! `pkg create -f tbz`) or not at all.
+//!
+//! [`FreebsdBuilder::expanded_manifest`] writes `+MANIFEST` as
+//! `pkg create -e` does: in UCL's configuration syntax (libucl's
+//! `UCL_EMIT_CONFIG`: `key = value;`, `key {`, `key [`, multi-line strings
+//! as `<<EOD` heredocs, keys quoted only when they need it), with
+//! `+COMPACT_MANIFEST` still compact JSON.
 //!
 //! The manifests hold name, origin, version, comment, maintainer, www,
 //! abi, arch, prefix, flatsize, licenselogic, licenses, desc, deps,
@@ -12,7 +19,9 @@
 //! [`FreebsdBuilder::member`] write what they are given.
 
 use crate::{Compression, TarMember, tar_archive};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::io::Write;
 
 /// Builds a FreeBSD package in memory; see the module docs.
 #[derive(Debug, Clone)]
@@ -25,6 +34,8 @@ pub struct FreebsdBuilder {
     extra: Vec<(String, Vec<u8>)>,
     raw_manifest: Option<Vec<u8>>,
     compression: Compression,
+    bzip2: bool,
+    expanded: bool,
 }
 
 fn json(s: &str) -> String {
@@ -55,6 +66,8 @@ impl FreebsdBuilder {
             extra: Vec::new(),
             raw_manifest: None,
             compression: Compression::Zstd,
+            bzip2: false,
+            expanded: false,
         }
     }
 
@@ -116,6 +129,21 @@ impl FreebsdBuilder {
 
     pub fn compression(mut self, c: Compression) -> Self {
         self.compression = c;
+        self.bzip2 = false;
+        self
+    }
+
+    /// Compresses the package with bzip2 (`pkg create -f tbz`), at the
+    /// fastest level, instead of [`FreebsdBuilder::compression`].
+    pub fn tbz(mut self) -> Self {
+        self.bzip2 = true;
+        self
+    }
+
+    /// `+MANIFEST` in UCL's configuration syntax, as `pkg create -e`
+    /// writes it (see the module docs).
+    pub fn expanded_manifest(mut self) -> Self {
+        self.expanded = true;
         self
     }
 
@@ -213,9 +241,20 @@ impl FreebsdBuilder {
         self.manifest(false)
     }
 
-    /// `+MANIFEST`.
+    /// `+MANIFEST` (UCL after [`FreebsdBuilder::expanded_manifest`]).
     pub fn full_manifest(&self) -> Vec<u8> {
-        self.manifest(true)
+        let json = self.manifest(true);
+        if !self.expanded || self.raw_manifest.is_some() {
+            return json;
+        }
+        let value: Value = serde_json::from_slice(&json).expect("the builder writes JSON");
+        let mut out = String::new();
+        if let Value::Object(m) = &value {
+            for (k, v) in m {
+                ucl_pair(&mut out, k, v, 0);
+            }
+        }
+        out.into_bytes()
     }
 
     /// The package file.
@@ -228,6 +267,71 @@ impl FreebsdBuilder {
         ];
         members.extend(self.files.iter().map(|(p, c)| TarMember::File(p, c)));
         members.extend(self.extra.iter().map(|(p, c)| TarMember::File(p, c)));
-        self.compression.compress(&tar_archive(&members))
+        let tar = tar_archive(&members);
+        if self.bzip2 {
+            let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            enc.write_all(&tar).expect("writing to memory cannot fail");
+            return enc.finish().expect("writing to memory cannot fail");
+        }
+        self.compression.compress(&tar)
+    }
+}
+
+/// A key as libucl's configuration emitter writes it: bare when it is
+/// letters, digits and `_-`, JSON-quoted otherwise.
+fn ucl_key(k: &str) -> String {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        k.to_string()
+    } else {
+        json(k)
+    }
+}
+
+/// One `key = value;` (or `key {...}`, `key [...]`) line, indented by
+/// `depth` levels of four spaces.
+fn ucl_pair(out: &mut String, k: &str, v: &Value, depth: usize) {
+    out.push_str(&"    ".repeat(depth));
+    out.push_str(&ucl_key(k));
+    match v {
+        Value::Object(_) | Value::Array(_) => out.push(' '),
+        _ => out.push_str(" = "),
+    }
+    ucl_value(out, v, depth);
+    match v {
+        Value::Object(_) | Value::Array(_) => out.push('\n'),
+        _ => out.push_str(";\n"),
+    }
+}
+
+fn ucl_value(out: &mut String, v: &Value, depth: usize) {
+    match v {
+        Value::Object(m) => {
+            out.push_str("{\n");
+            for (k, v) in m {
+                ucl_pair(out, k, v, depth + 1);
+            }
+            out.push_str(&"    ".repeat(depth));
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push_str("[\n");
+            for item in items {
+                out.push_str(&"    ".repeat(depth + 1));
+                ucl_value(out, item, depth + 1);
+                out.push_str(",\n");
+            }
+            out.push_str(&"    ".repeat(depth));
+            out.push(']');
+        }
+        Value::String(s) if s.contains('\n') => {
+            out.push_str("<<EOD\n");
+            out.push_str(s);
+            out.push_str("\nEOD");
+        }
+        Value::String(s) => out.push_str(&json(s)),
+        other => out.push_str(&other.to_string()),
     }
 }
