@@ -26,11 +26,11 @@ pub struct ServiceConfig {
     /// `Origin:` of Release files.
     pub origin: String,
     /// How long a repo must be idle before `Packages.xz` is added in a
-    /// background publication (`None`: only when [`Depot::complete_indexes`]
+    /// background publication (`None`: only when [`crate::Depot::complete_indexes`]
     /// is called).
     pub xz_delay: Option<Duration>,
     /// How image downloads are served: streamed, or redirected to the blob
-    /// store where it can presign (see [`images`]).
+    /// store where it can presign (see [`crate::images`]).
     pub image_download: DownloadMode,
     /// Package records a rebuild reads from the MetaStore at once (1,024);
     /// the next page is read while one is re-read.
