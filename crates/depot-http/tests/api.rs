@@ -253,6 +253,58 @@ async fn create_accepts_json_settings_and_private_repos_need_a_token() {
     assert_eq!(listed.as_array().unwrap().len(), 1);
 }
 
+/// Regression (issue 11): the repository JSON was `depot_core::Repo`
+/// serialized, internal fields included (`removal_gen`, the database `id`).
+/// The keys are listed exactly, so a field that reaches the JSON by being
+/// added to the store's type fails here instead of going public unnoticed.
+#[tokio::test]
+async fn repo_json_has_the_fields_a_user_needs_and_no_internal_ones() {
+    let s = server().await;
+    let created = s
+        .admin(Method::POST, "/repos/r/", r#"{"description": "tools"}"#)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let listed = s.get("/repos/").await.json();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    for (what, repo) in [("create", created.json()), ("list", listed[0].clone())] {
+        let keys: Vec<&str> = repo
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["created_at", "name", "revision", "settings"],
+            "{what}: {repo}"
+        );
+        assert!(repo.get("removal_gen").is_none(), "{what}: {repo}");
+        assert_eq!(repo["name"], "r");
+        assert_eq!(repo["revision"], 0);
+        assert!(repo["created_at"].as_i64().unwrap() > 1_700_000_000);
+        let settings: Vec<&str> = repo["settings"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            settings,
+            [
+                "architectures",
+                "default_component",
+                "default_distribution",
+                "description",
+                "download",
+                "public"
+            ],
+            "{what}: {repo}"
+        );
+        assert_eq!(repo["settings"]["description"], "tools");
+    }
+}
+
 #[tokio::test]
 async fn create_rejects_bad_settings_and_bad_names() {
     let s = server().await;
