@@ -504,6 +504,80 @@ async fn identical_reupload_is_200_and_changes_nothing() {
     assert_eq!(s.get("/repos/r/dists/stable/Release").await.body, release);
 }
 
+/// Regression (issue 11): one .deb uploaded as `hello_1.0-1_amd64.deb` and
+/// then, byte for byte, as `hello-copy.deb` was stored twice and listed
+/// twice in `Packages` (the stanzas differing only in `Filename:`). The
+/// copy is the stored package: `200` with it (its own file name), nothing
+/// stored under the copy's name, no revision bump, nothing republished.
+#[tokio::test]
+async fn same_bytes_under_another_file_name_are_200_with_the_stored_package() {
+    let s = server().await;
+    s.create_repo("r").await;
+    let deb = hello().build();
+    let first = s.upload("r", "hello_1.0-1_amd64.deb", deb.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+    let revision = || async { s.get("/repos/").await.json()[0]["revision"].clone() };
+    let (release, index, rev) = (
+        s.get("/repos/r/dists/stable/Release").await.body,
+        s.get(PACKAGES_AMD64).await.text(),
+        revision().await,
+    );
+    assert_eq!(index.matches("Package: hello\n").count(), 1);
+
+    let copy = s.upload("r", "hello-copy.deb", deb.clone()).await;
+    assert_eq!(copy.status, StatusCode::OK, "{}", copy.text());
+    assert_eq!(copy.json(), first.json(), "the stored package");
+    assert_eq!(copy.json()["filename"], "hello_1.0-1_amd64.deb");
+    assert_eq!(
+        copy.header(header::LOCATION),
+        "/repos/r/packages/hello_1.0-1_amd64.deb"
+    );
+    // The same through a multipart form.
+    let form = post_multipart(
+        &s,
+        "/repos/r/packages/",
+        &[("file", "hello-copy.deb", &deb)],
+    )
+    .await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.text());
+    assert_eq!(form.json(), first.json());
+
+    let listed = s.get("/repos/r/packages/").await.json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["hello_1.0-1_amd64.deb"]);
+    let now = s.get(PACKAGES_AMD64).await.text();
+    assert_eq!(now.matches("Package: hello\n").count(), 1, "{now}");
+    assert_eq!(now, index, "Packages is unchanged");
+    assert_eq!(
+        s.get("/repos/r/dists/stable/Release").await.body,
+        release,
+        "nothing was published"
+    );
+    assert_eq!(revision().await, rev, "no revision bump");
+    assert_eq!(
+        s.get("/repos/r/packages/hello-copy.deb").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Other content under either name is still a conflict.
+    let other = hello().file("usr/share/doc/hello/EXTRA", b"more").build();
+    for name in ["hello_1.0-1_amd64.deb", "hello-copy.deb"] {
+        let reply = s.upload("r", name, other.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CONFLICT,
+            "{name}: {}",
+            reply.text()
+        );
+    }
+    assert_eq!(s.get(PACKAGES_AMD64).await.text(), index);
+}
+
 #[tokio::test]
 async fn same_name_other_content_is_409_and_the_repo_is_unchanged() {
     let s = server().await;
