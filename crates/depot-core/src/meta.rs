@@ -165,6 +165,10 @@ pub trait MetaStore: Send + Sync + 'static {
     ///   makes re-uploads idempotent and lets a file be placed in more
     ///   distributions.
     /// - Same `filename` with other content: `Conflict`, nothing written.
+    /// - For indexed formats (not `File`): a package with another `filename`
+    ///   and the same format, name, version, arch and SHA-256 is that same
+    ///   package, as if its own file name had been given: no new package,
+    ///   missing placements added, the stored package (its file name) returned.
     /// - For indexed formats (not `File`): another package with the same
     ///   format, name, version and arch and other content already in one of
     ///   the placements: `Conflict`, nothing written.

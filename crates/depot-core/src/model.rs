@@ -292,7 +292,9 @@ pub struct TokenRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddOutcome {
     pub package: Package,
-    /// False when the same file (name and content) was already stored.
+    /// False when the same file was already stored (the same name and
+    /// content, or for indexed formats the same content and name, version
+    /// and arch under another file name).
     pub created: bool,
     /// True when anything changed (new package or new placement); the repo
     /// revision was bumped then.

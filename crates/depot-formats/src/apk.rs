@@ -61,6 +61,7 @@ use crate::pacman::base64_encode;
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::ops::Range;
 use std::sync::Arc;
@@ -743,6 +744,44 @@ pub fn index_entry(info: &ApkInfo, size: u64) -> String {
     out
 }
 
+/// `entry` (a block of [`index_entry`]) as it goes into the index of
+/// architecture `arch`: a `noarch` package's `A:` line says `arch`, every
+/// other line (and any other package's block) is unchanged.
+///
+/// apk fetches a package from `{repository url}/{A}/{P}-{V}.apk`: apk-tools'
+/// `apk_repo_format_real_url` (database.c, 2.14 and 3.0) takes the
+/// architecture from the package's index entry, and the architecture the
+/// client runs only when the entry has none. An `A:noarch` entry in the
+/// x86_64 index therefore sends apk to `.../noarch/NAME-VER.apk`, a
+/// directory no repository has, and the install fails with a 404. Alpine's
+/// own index builders write the index's architecture instead: abuild's
+/// `update_abuildrepo_index` runs `apk index --rewrite-arch ARCH` on each
+/// architecture's directory, where it also puts the noarch packages, so
+/// that apk "will fetch them from correct URL path". depot's publisher does
+/// the same: it serves each noarch package in every architecture's
+/// directory and writes its entry through this function. `C:` is the SHA-1 of
+/// the package's control stream, which still says `arch = noarch`: the
+/// rewrite does not touch it, so apk's check of the downloaded package
+/// still passes.
+pub fn entry_for_arch<'a>(entry: &'a str, arch: &str) -> Cow<'a, str> {
+    let mut start = 0;
+    for line in entry.split_inclusive('\n') {
+        let value = line.strip_suffix('\n').unwrap_or(line);
+        if let Some(a) = value.strip_prefix("A:") {
+            if a != "noarch" {
+                break;
+            }
+            let mut out = String::with_capacity(entry.len() + arch.len());
+            out.push_str(&entry[..start + 2]);
+            out.push_str(arch);
+            out.push_str(&entry[start + value.len()..]);
+            return Cow::Owned(out);
+        }
+        start += line.len();
+    }
+    Cow::Borrowed(entry)
+}
+
 /// What the REST API shows for a package.
 pub fn fields_json(info: &ApkInfo) -> serde_json::Value {
     serde_json::to_value(info).expect("ApkInfo serializes")
@@ -1067,6 +1106,39 @@ mod tests {
              t:1630625674\nc:aae0\nD:so:libc.musl-x86_64.so.1 so:libdw.so.1\n\
              p:cmd:strace=5.14-r0\n"
         );
+    }
+
+    /// Regression (issue 11): apk builds a package's URL from its entry's
+    /// `A:`, so a noarch package must say the index's architecture there.
+    #[test]
+    fn entry_for_arch_writes_the_index_arch_into_a_noarch_entry_only() {
+        let noarch = "C:Q1abc=\nP:tzdata-doc\nV:1-r0\nA:noarch\nS:10\nT:A:noarch\n";
+        assert_eq!(
+            entry_for_arch(noarch, "x86_64"),
+            "C:Q1abc=\nP:tzdata-doc\nV:1-r0\nA:x86_64\nS:10\nT:A:noarch\n",
+            "only the A: line changes, not a value that merely contains it"
+        );
+        assert_eq!(
+            entry_for_arch(noarch, "aarch64"),
+            "C:Q1abc=\nP:tzdata-doc\nV:1-r0\nA:aarch64\nS:10\nT:A:noarch\n"
+        );
+        assert_eq!(
+            entry_for_arch("A:noarch", "x86_64"),
+            "A:x86_64",
+            "first and last line"
+        );
+        for kept in [
+            "C:Q1abc=\nP:a\nV:1-r0\nA:x86_64\nS:10\n",
+            // The first A: line is the package's; later ones are not read.
+            "C:Q1abc=\nP:a\nV:1-r0\nA:x86_64\nA:noarch\n",
+            "C:Q1abc=\nP:a\nV:1-r0\nA:noarchy\n",
+            "C:Q1abc=\nP:a\nV:1-r0\n",
+        ] {
+            assert!(
+                matches!(entry_for_arch(kept, "aarch64"), Cow::Borrowed(b) if b == kept),
+                "{kept:?} is unchanged and not copied"
+            );
+        }
     }
 
     #[test]

@@ -253,6 +253,58 @@ async fn create_accepts_json_settings_and_private_repos_need_a_token() {
     assert_eq!(listed.as_array().unwrap().len(), 1);
 }
 
+/// Regression (issue 11): the repository JSON was `depot_core::Repo`
+/// serialized, internal fields included (`removal_gen`, the database `id`).
+/// The keys are listed exactly, so a field that reaches the JSON by being
+/// added to the store's type fails here instead of going public unnoticed.
+#[tokio::test]
+async fn repo_json_has_the_fields_a_user_needs_and_no_internal_ones() {
+    let s = server().await;
+    let created = s
+        .admin(Method::POST, "/repos/r/", r#"{"description": "tools"}"#)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    let listed = s.get("/repos/").await.json();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    for (what, repo) in [("create", created.json()), ("list", listed[0].clone())] {
+        let keys: Vec<&str> = repo
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["created_at", "name", "revision", "settings"],
+            "{what}: {repo}"
+        );
+        assert!(repo.get("removal_gen").is_none(), "{what}: {repo}");
+        assert_eq!(repo["name"], "r");
+        assert_eq!(repo["revision"], 0);
+        assert!(repo["created_at"].as_i64().unwrap() > 1_700_000_000);
+        let settings: Vec<&str> = repo["settings"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            settings,
+            [
+                "architectures",
+                "default_component",
+                "default_distribution",
+                "description",
+                "download",
+                "public"
+            ],
+            "{what}: {repo}"
+        );
+        assert_eq!(repo["settings"]["description"], "tools");
+    }
+}
+
 #[tokio::test]
 async fn create_rejects_bad_settings_and_bad_names() {
     let s = server().await;
@@ -450,6 +502,80 @@ async fn identical_reupload_is_200_and_changes_nothing() {
     assert_eq!(again.json()["name"], "hello");
     assert_eq!(s.package_count("r").await, 1);
     assert_eq!(s.get("/repos/r/dists/stable/Release").await.body, release);
+}
+
+/// Regression (issue 11): one .deb uploaded as `hello_1.0-1_amd64.deb` and
+/// then, byte for byte, as `hello-copy.deb` was stored twice and listed
+/// twice in `Packages` (the stanzas differing only in `Filename:`). The
+/// copy is the stored package: `200` with it (its own file name), nothing
+/// stored under the copy's name, no revision bump, nothing republished.
+#[tokio::test]
+async fn same_bytes_under_another_file_name_are_200_with_the_stored_package() {
+    let s = server().await;
+    s.create_repo("r").await;
+    let deb = hello().build();
+    let first = s.upload("r", "hello_1.0-1_amd64.deb", deb.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+    let revision = || async { s.get("/repos/").await.json()[0]["revision"].clone() };
+    let (release, index, rev) = (
+        s.get("/repos/r/dists/stable/Release").await.body,
+        s.get(PACKAGES_AMD64).await.text(),
+        revision().await,
+    );
+    assert_eq!(index.matches("Package: hello\n").count(), 1);
+
+    let copy = s.upload("r", "hello-copy.deb", deb.clone()).await;
+    assert_eq!(copy.status, StatusCode::OK, "{}", copy.text());
+    assert_eq!(copy.json(), first.json(), "the stored package");
+    assert_eq!(copy.json()["filename"], "hello_1.0-1_amd64.deb");
+    assert_eq!(
+        copy.header(header::LOCATION),
+        "/repos/r/packages/hello_1.0-1_amd64.deb"
+    );
+    // The same through a multipart form.
+    let form = post_multipart(
+        &s,
+        "/repos/r/packages/",
+        &[("file", "hello-copy.deb", &deb)],
+    )
+    .await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.text());
+    assert_eq!(form.json(), first.json());
+
+    let listed = s.get("/repos/r/packages/").await.json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["hello_1.0-1_amd64.deb"]);
+    let now = s.get(PACKAGES_AMD64).await.text();
+    assert_eq!(now.matches("Package: hello\n").count(), 1, "{now}");
+    assert_eq!(now, index, "Packages is unchanged");
+    assert_eq!(
+        s.get("/repos/r/dists/stable/Release").await.body,
+        release,
+        "nothing was published"
+    );
+    assert_eq!(revision().await, rev, "no revision bump");
+    assert_eq!(
+        s.get("/repos/r/packages/hello-copy.deb").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Other content under either name is still a conflict.
+    let other = hello().file("usr/share/doc/hello/EXTRA", b"more").build();
+    for name in ["hello_1.0-1_amd64.deb", "hello-copy.deb"] {
+        let reply = s.upload("r", name, other.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CONFLICT,
+            "{name}: {}",
+            reply.text()
+        );
+    }
+    assert_eq!(s.get(PACKAGES_AMD64).await.text(), index);
 }
 
 #[tokio::test]

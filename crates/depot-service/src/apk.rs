@@ -249,7 +249,7 @@ async fn render_view(
             String::with_capacity(chosen.values().map(|r| r.entry.block.len() + 1).sum());
         let arch_dir = format!("{dir}/{arch}");
         for r in chosen.values() {
-            text.push_str(&r.entry.block);
+            text.push_str(&apk_fmt::entry_for_arch(&r.entry.block, arch));
             text.push('\n');
             let file = apk_fmt::file_name(&r.row.name, &r.row.version);
             files.insert(

@@ -203,7 +203,9 @@ async fn indexes_are_signed_and_list_what_apk_checks() {
     assert_eq!(x86["greet-1.2-r1"][&'A'], "x86_64");
     assert_eq!(x86["greet-1.2-r1"][&'D'], "so:libgreet.so.1");
     assert_eq!(x86["libgreet-1.2-r0"][&'p'], "so:libgreet.so.1=1");
-    assert_eq!(x86["greet-doc-1.2-r0"][&'A'], "noarch");
+    // noarch is listed under the index's architecture (see
+    // noarch_entries_say_the_index_arch_so_apk_fetches_from_that_directory).
+    assert_eq!(x86["greet-doc-1.2-r0"][&'A'], "x86_64");
     let arm = verified_index(&depot, "alp", "v3.20/main/aarch64").await;
     assert_eq!(
         arm.keys().collect::<Vec<_>>(),
@@ -263,6 +265,71 @@ async fn indexes_are_signed_and_list_what_apk_checks() {
         line.contains("\nhttp://h:1/repos/alp/alpine/v3.20/main\n"),
         "{line}"
     );
+}
+
+/// Regression (issue 11): the real apk client (apk-tools 2.14 and 3.0)
+/// could not install a `noarch` package from depot. apk builds a package's
+/// URL as `{repository}/{A}/{P}-{V}.apk` from the index entry, and depot
+/// wrote `A:noarch` into the x86_64 index, so apk asked for
+/// `.../v3.20/main/noarch/NAME-VER.apk` and got a 404. Each index now says
+/// its own architecture in a noarch entry's `A:`, as Alpine's `apk index
+/// --rewrite-arch` does; `C:` is unchanged (the control stream still says
+/// noarch) and still matches the package served at the URL apk builds, in
+/// a full render and in an incremental one.
+#[tokio::test]
+async fn noarch_entries_say_the_index_arch_so_apk_fetches_from_that_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("alp"), RepoSettings::default())
+        .await
+        .unwrap();
+    let doc = fixtures()[1].clone();
+    let doc_bytes = doc.build();
+    let info = apk::inspect(&doc_bytes[..], &apk::Limits::default()).unwrap();
+    assert_eq!(info.arch, "noarch");
+    upload(&depot, "alp", &doc, Some(("v3.20", "main"))).await;
+
+    let check = |index: BTreeMap<String, BTreeMap<char, String>>, arch: &'static str| {
+        let entry = index["greet-doc-1.2-r0"].clone();
+        assert_eq!(entry[&'A'], arch, "the {arch} index lists noarch as {arch}");
+        assert_eq!(entry[&'C'], info.checksum, "C: is the package's own");
+        // The URL apk-tools' apk_repo_format_real_url builds.
+        format!(
+            "v3.20/main/{}/{}-{}.apk",
+            entry[&'A'], entry[&'P'], entry[&'V']
+        )
+    };
+    for arch in ["x86_64", "aarch64"] {
+        let index = verified_index(&depot, "alp", &format!("v3.20/main/{arch}")).await;
+        let url = check(index, arch);
+        assert_eq!(
+            alpine(&depot, "alp", &url).await.unwrap(),
+            doc_bytes,
+            "{url}"
+        );
+    }
+    assert!(
+        matches!(
+            alpine(&depot, "alp", "v3.20/main/noarch/greet-doc-1.2-r0.apk").await,
+            Err(ServiceError::NotFound(_))
+        ),
+        "no noarch directory is published"
+    );
+    assert_eq!(
+        depot.list_packages(&repo("alp")).await.unwrap()[0].arch,
+        "noarch",
+        "the stored package keeps its own architecture"
+    );
+
+    // An incremental publish renders the noarch entry the same way.
+    upload(&depot, "alp", &fixtures()[0], Some(("v3.20", "main"))).await;
+    let index = verified_index(&depot, "alp", "v3.20/main/x86_64").await;
+    assert_eq!(index["libgreet-1.2-r0"][&'A'], "x86_64");
+    let url = check(index, "x86_64");
+    assert_eq!(alpine(&depot, "alp", &url).await.unwrap(), doc_bytes);
+    let index = verified_index(&depot, "alp", "v3.20/main/aarch64").await;
+    check(index, "aarch64");
 }
 
 #[tokio::test]

@@ -4,9 +4,8 @@
 use crate::config::Config;
 use crate::target::{self, Added, Target};
 use anyhow::{Context, Result, bail};
-use depot_core::{
-    DownloadMode, FileName, Format, Package, Repo, RepoName, RepoSettings, TokenScope,
-};
+use depot_core::{DownloadMode, FileName, Format, Package, RepoName, RepoSettings, TokenScope};
+use depot_http::handlers::repos::RepoView;
 use depot_service::UploadOptions;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -157,7 +156,7 @@ pub async fn list(config: &Config, repo: Option<&RepoName>, json: bool) -> Resul
     Ok(())
 }
 
-fn repo_rows(repos: &[Repo]) -> Vec<Vec<String>> {
+fn repo_rows(repos: &[RepoView]) -> Vec<Vec<String>> {
     let mut rows = vec![vec!["REPO".into(), "ACCESS".into(), "DESCRIPTION".into()]];
     rows.extend(repos.iter().map(|r| {
         vec![

@@ -4,8 +4,9 @@
 //! errors, so the command code does not care which one it talks to.
 
 use anyhow::{Context, Result, anyhow, bail};
-use depot_core::{FileName, Package, PlacementName, Repo, RepoName, RepoSettings, Revision};
+use depot_core::{FileName, Package, PlacementName, RepoName, RepoSettings, Revision};
 use depot_http::ErrorBody;
+use depot_http::handlers::repos::RepoView;
 use depot_service::{Depot, ServiceConfig, ServiceError, UploadOptions};
 use futures::stream::{self, BoxStream, StreamExt};
 use reqwest::{StatusCode, Url, header};
@@ -43,9 +44,10 @@ impl Target {
         }
     }
 
-    pub async fn create(&self, repo: &RepoName, settings: RepoSettings) -> Result<Repo> {
+    /// The repo as the REST API shows it, from either target.
+    pub async fn create(&self, repo: &RepoName, settings: RepoSettings) -> Result<RepoView> {
         match self {
-            Target::Local(d) => Ok(d.create_repo(repo, settings).await?),
+            Target::Local(d) => Ok(d.create_repo(repo, settings).await?.into()),
             Target::Remote(r) => {
                 let url = r.url(&["repos", repo.as_str(), ""]);
                 r.send(r.http.post(url).json(&settings))
@@ -88,9 +90,10 @@ impl Target {
         }
     }
 
-    pub async fn list_repos(&self) -> Result<Vec<Repo>> {
+    /// The repos as the REST API shows them, from either target.
+    pub async fn list_repos(&self) -> Result<Vec<RepoView>> {
         match self {
-            Target::Local(d) => Ok(d.list_repos().await?),
+            Target::Local(d) => Ok(d.list_repos().await?.into_iter().map(Into::into).collect()),
             Target::Remote(r) => {
                 let url = r.url(&["repos", ""]);
                 r.send(r.http.get(url))

@@ -25,9 +25,7 @@ type Store = Arc<dyn MetaStore>;
 /// - `update_packages` naming a package outside the repo is `NotFound` and
 ///   writes nothing;
 /// - a package's placements are ordered by distribution, then component;
-///   names (repos, files) are ordered bytewise;
-/// - the same content under another file name in the same placement is
-///   not a conflict (the contract only forbids *other* content).
+///   names (repos, files) are ordered bytewise.
 pub async fn meta_store_suite<F, Fut>(fresh: F)
 where
     F: Fn() -> Fut,
@@ -39,6 +37,7 @@ where
     add_package_new_and_idempotent(fresh().await).await;
     add_package_filename_conflict(fresh().await).await;
     add_package_nva_conflicts(fresh().await).await;
+    same_bytes_other_filename_is_the_stored_package(fresh().await).await;
     add_package_missing_repo(fresh().await).await;
     add_packages_batch(fresh().await).await;
     remove_package(fresh().await).await;
@@ -589,13 +588,15 @@ async fn add_package_nva_conflicts(s: Store) {
         .created
     );
 
-    // The same content under another file name is not "other content".
+    // The same content under another file name is not "other content":
+    // it is the stored package (see same_bytes_other_filename_*).
     let copy = NewPackage {
         filename: file_name("hello_1.0_amd64.copy.deb"),
         ..a.clone()
     };
+    let same = add(&s, &r, &copy, &[place("stable", "main")]).await;
     assert!(
-        add(&s, &r, &copy, &[place("stable", "main")]).await.created,
+        !same.created && same.package.filename == a.filename,
         "{TAG} same name/version/arch with the same content is not a conflict"
     );
 
@@ -606,6 +607,137 @@ async fn add_package_nva_conflicts(s: Store) {
     assert!(
         add(&s, &r, &f2, &[place("stable", "main")]).await.created,
         "{TAG} File packages never conflict by name/version/arch"
+    );
+}
+
+/// Regression (issue 11): one .deb uploaded as `hello_1.0_amd64.deb`, then
+/// the identical bytes as `hello-copy.deb` into the same placement, was
+/// stored twice and listed twice in `Packages` (the stanzas differing only
+/// in `Filename:`). The same bytes with the same format, name, version and
+/// arch are the stored package whatever the upload is called: no new row,
+/// no placement, no revision bump, the stored package returned. Checked for
+/// every indexed format, alone and in a batch; other content under either
+/// name stays a conflict; a `File` (served by its name) is not deduplicated.
+async fn same_bytes_other_filename_is_the_stored_package(s: Store) {
+    let r = new_repo(&s, "r").await;
+    let formats = [
+        (Format::Deb, "hello_1.0_amd64.deb", "amd64"),
+        (Format::Rpm, "hello-1.0-1.x86_64.rpm", "x86_64"),
+        (Format::Pacman, "hello-1.0-1-x86_64.pkg.tar.zst", "x86_64"),
+        (Format::Apk, "hello-1.0-r0.apk", "x86_64"),
+        (Format::Freebsd, "hello-1.0.pkg", "FreeBSD:14:amd64"),
+    ];
+    for (format, filename, arch) in formats {
+        let tag = format!(
+            "{TAG} the same bytes under another file name add nothing and return the stored package ({}):",
+            format.as_str()
+        );
+        let first = NewPackage {
+            format,
+            ..deb(filename, "hello", "1.0", arch, format.as_str())
+        };
+        let stored = add(&s, &r, &first, &[place("stable", "main")])
+            .await
+            .package;
+        let before = repo_state(&s, "r").await;
+        let listed = s.list_packages(r.id).await.unwrap();
+        let rows = s.index_rows(r.id, format, PlacementId(0)).await.unwrap();
+
+        let copy = NewPackage {
+            filename: file_name(&format!("hello-copy.{}", format.as_str())),
+            ..first.clone()
+        };
+        let again = add(&s, &r, &copy, &[place("stable", "main")]).await;
+        assert!(
+            !again.created && !again.changed,
+            "{tag} created {}, changed {}",
+            again.created,
+            again.changed
+        );
+        assert_eq!(again.package, stored, "{tag} the stored package");
+        assert_eq!(again.revision, before.revision, "{tag} no revision bump");
+        let batch = s
+            .add_packages(r.id, &[(copy.clone(), vec![place("stable", "main")])], T0)
+            .await
+            .unwrap_or_else(|e| panic!("{tag} add_packages failed as a whole: {e}"));
+        match &batch[..] {
+            [Ok(o)] => assert!(
+                !o.created && !o.changed && o.package == stored,
+                "{tag} add_packages: {o:?}"
+            ),
+            other => panic!("{tag} add_packages: {other:?}"),
+        }
+        assert_eq!(
+            repo_state(&s, "r").await,
+            before,
+            "{tag} the repo is unchanged"
+        );
+        assert_eq!(
+            s.list_packages(r.id).await.unwrap(),
+            listed,
+            "{tag} no package row"
+        );
+        assert_eq!(
+            s.index_rows(r.id, format, PlacementId(0)).await.unwrap(),
+            rows,
+            "{tag} no placement"
+        );
+        assert_eq!(
+            s.get_package(r.id, &copy.filename).await.unwrap(),
+            None,
+            "{tag} nothing is stored under the copy's name"
+        );
+
+        // Other content under either name is still a conflict.
+        for evil in [other_content(&first, "x"), other_content(&copy, "x")] {
+            match s
+                .add_package(r.id, &evil, &[place("stable", "main")], T0)
+                .await
+            {
+                Err(MetaError::Conflict(_)) => {}
+                other => panic!(
+                    "{tag} {} with other content must be Conflict, got {other:?}",
+                    evil.filename
+                ),
+            }
+        }
+        assert_eq!(
+            repo_state(&s, "r").await,
+            before,
+            "{tag} refusals change nothing"
+        );
+
+        // Into another placement, the copy is a re-upload of the stored
+        // package: the placement is added to it, under its stored name.
+        let placed = add(&s, &r, &copy, &[place("testing", "main")]).await;
+        assert!(
+            !placed.created && placed.changed,
+            "{tag} a new placement for the stored package"
+        );
+        assert_eq!(placed.package.filename, first.filename, "{tag} stored name");
+        assert_eq!(
+            placed.package.placements,
+            [place("stable", "main"), place("testing", "main")],
+            "{tag} placements of the stored package"
+        );
+        assert_eq!(
+            s.list_packages(r.id).await.unwrap().len(),
+            listed.len(),
+            "{tag} still no package row"
+        );
+    }
+
+    // A generic file is served by its name: the same bytes under two names
+    // are two files.
+    let one = generic_file("one.bin", "same");
+    let two = NewPackage {
+        filename: file_name("two.bin"),
+        ..one.clone()
+    };
+    add(&s, &r, &one, &[place("stable", "main")]).await;
+    assert!(
+        add(&s, &r, &two, &[place("stable", "main")]).await.created,
+        "{TAG} a File under another name is another file, even with the same bytes"
     );
 }
 

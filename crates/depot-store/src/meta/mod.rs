@@ -567,6 +567,20 @@ async fn package_by_filename(
     Ok(Some(pkg))
 }
 
+async fn package_by_id(c: &mut AnyConnection, id: PackageId) -> Result<Option<Package>, MetaError> {
+    let Some(row) = sqlx::query(select_packages!("WHERE id = $1"))
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(map_sqlx)?
+    else {
+        return Ok(None);
+    };
+    let mut pkg = package_from_row(&row)?;
+    pkg.placements = placements_of(c, pkg.id).await?;
+    Ok(Some(pkg))
+}
+
 async fn current_pointer(
     c: &mut AnyConnection,
     repo: RepoId,
@@ -606,7 +620,12 @@ impl SqlMetaStore {
     /// Whether `pkg` may be added, by reading only (so a refusal needs no
     /// rollback): `Conflict` if its file name, or its name, version and
     /// architecture in one of `placements`, is taken by other content.
-    /// `Some(id)` when the very same file is stored already.
+    /// `Some(id)` when the very same file is stored already: under this
+    /// file name, or (indexed formats) under another one with the same
+    /// format, name, version, architecture and SHA-256. Without the second
+    /// lookup the same bytes uploaded as `hello-copy.deb` after
+    /// `hello_1.0_amd64.deb` became a second package, listed twice in
+    /// `Packages` with only `Filename:` differing (issue 11).
     async fn check_package(
         &self,
         c: &mut AnyConnection,
@@ -636,6 +655,28 @@ impl SqlMetaStore {
                     )));
                 }
                 Some(PackageId(get(&row, "id")?))
+            }
+            None if pkg.format != Format::File => {
+                // The same bytes under another file name are the stored
+                // package (a `File` is served by its name, so two names are
+                // two files). Driven by the package identity index.
+                sqlx::query(
+                    "SELECT id FROM packages \
+                     WHERE repo_id = $1 AND format = $2 AND name = $3 AND version = $4 \
+                       AND arch = $5 AND sha256 = $6 \
+                     ORDER BY id LIMIT 1",
+                )
+                .bind(repo.0)
+                .bind(pkg.format.as_str())
+                .bind(pkg.name.as_str())
+                .bind(pkg.version.as_str())
+                .bind(pkg.arch.as_str())
+                .bind(sha256.as_str())
+                .fetch_optional(&mut *c)
+                .await
+                .map_err(map_sqlx)?
+                .map(|row| get(&row, "id").map(PackageId))
+                .transpose()?
             }
             None => None,
         };
@@ -779,14 +820,13 @@ impl SqlMetaStore {
                 created_at: now,
             }
         } else {
-            package_by_filename(c, repo, &pkg.filename)
-                .await?
-                .ok_or_else(|| {
-                    MetaError::Backend(format!(
-                        "{} vanished inside its own transaction",
-                        pkg.filename
-                    ))
-                })?
+            // By id: the stored file name may not be this upload's.
+            package_by_id(c, package_id).await?.ok_or_else(|| {
+                MetaError::Backend(format!(
+                    "{} vanished inside its own transaction",
+                    pkg.filename
+                ))
+            })?
         };
         Ok(AddOutcome {
             package,
