@@ -11,6 +11,7 @@
 mod apk;
 mod apt;
 pub mod auth;
+mod cache;
 mod chunks;
 mod download;
 mod error;
@@ -176,6 +177,9 @@ pub struct Download {
     pub redirect: Option<String>,
     /// Strong validator.
     pub etag: Option<String>,
+    /// When these bytes were published (the publication's or the package's
+    /// time): `Last-Modified`, and what `If-Modified-Since` is compared with.
+    pub last_modified: Option<Timestamp>,
     pub content_type: &'static str,
 }
 
@@ -191,6 +195,14 @@ impl std::fmt::Debug for Download {
 }
 
 impl Download {
+    /// The same download, published at `at`.
+    pub(crate) fn modified_at(self, at: Timestamp) -> Download {
+        Download {
+            last_modified: Some(at),
+            ..self
+        }
+    }
+
     /// Collects the stream (tests and small files only).
     pub async fn bytes(self) -> Result<Vec<u8>, BlobError> {
         use futures::TryStreamExt;
@@ -214,6 +226,7 @@ struct Inner {
     recorder: Arc<recorder::Recorder>,
     chunks: chunks::ChunkCache,
     publications: tree::PublicationCache,
+    serving: cache::ServeCache,
     pacman_names: pacman::NameCache,
     /// The server RSA key, loaded or made on first use ([`Depot::rsa_key`]).
     rsa: tokio::sync::OnceCell<depot_sign::RsaKey>,
@@ -248,6 +261,7 @@ impl Depot {
                 recorder: Arc::default(),
                 chunks: chunks::ChunkCache::default(),
                 publications: tree::PublicationCache::default(),
+                serving: cache::ServeCache::default(),
                 pacman_names: pacman::NameCache::default(),
                 rsa: tokio::sync::OnceCell::new(),
             }),
@@ -786,11 +800,9 @@ impl Depot {
         filename: &FileName,
         range: Option<Range<u64>>,
     ) -> Result<Download, ServiceError> {
-        let r = self.repo(repo).await?;
+        let r = self.repo_for_read(repo).await?;
         let p = self
-            .inner
-            .meta
-            .get_package(r.id, filename)
+            .package_for_read(r.id, filename)
             .await?
             .ok_or_else(|| {
                 ServiceError::NotFound(format!("package '{filename}' in repository '{repo}'"))
@@ -803,6 +815,7 @@ impl Depot {
         };
         download::package(
             &self.inner.blobs,
+            &self.inner.serving.blobs(),
             r.settings.download,
             &p.hashes.sha256,
             p.size,
@@ -810,6 +823,7 @@ impl Depot {
             content_type,
         )
         .await
+        .map(|d| d.modified_at(p.created_at))
     }
 
     /// Removes a package from the repo and returns once the published
@@ -834,7 +848,7 @@ impl Depot {
         path: &str,
         range: Option<Range<u64>>,
     ) -> Result<Download, ServiceError> {
-        let r = self.repo(repo).await?;
+        let r = self.repo_for_read(repo).await?;
         tree::published_file(self, &r, path, range).await
     }
 
@@ -875,7 +889,7 @@ impl Depot {
         file: &FileName,
         range: Option<Range<u64>>,
     ) -> Result<Download, ServiceError> {
-        let r = self.repo(repo).await?;
+        let r = self.repo_for_read(repo).await?;
         let path = format!("pacman/{arch}/{file}");
         match tree::published_file(self, &r, &path, range.clone()).await {
             Err(ServiceError::NotFound(_)) => {}
@@ -887,9 +901,7 @@ impl Depot {
             None => (file.clone(), false),
         };
         let p = self
-            .inner
-            .meta
-            .get_package(r.id, &target)
+            .package_for_read(r.id, &target)
             .await?
             .filter(|p| p.format == Format::Pacman)
             .ok_or_else(not_found)?;
@@ -899,10 +911,12 @@ impl Depot {
                 Bytes::from(sig.bytes),
                 range,
                 "application/pgp-signature",
-            );
+            )
+            .map(|d| d.modified_at(p.created_at));
         }
         download::package(
             &self.inner.blobs,
+            &self.inner.serving.blobs(),
             r.settings.download,
             &p.hashes.sha256,
             p.size,
@@ -910,6 +924,7 @@ impl Depot {
             "application/octet-stream",
         )
         .await
+        .map(|d| d.modified_at(p.created_at))
     }
 
     /// The server RSA key that signs Alpine and FreeBSD indexes: loaded
@@ -944,7 +959,7 @@ impl Depot {
         path: &RelPath,
         range: Option<Range<u64>>,
     ) -> Result<Download, ServiceError> {
-        let r = self.repo(repo).await?;
+        let r = self.repo_for_read(repo).await?;
         let path = path.as_str();
         if !path.contains('/') && path.ends_with(".rsa.pub") {
             let key = self.rsa_key().await?;
@@ -995,7 +1010,7 @@ impl Depot {
         path: &RelPath,
         range: Option<Range<u64>>,
     ) -> Result<Download, ServiceError> {
-        let r = self.repo(repo).await?;
+        let r = self.repo_for_read(repo).await?;
         tree::published_file(self, &r, &format!("freebsd/{}", path.as_str()), range).await
     }
 

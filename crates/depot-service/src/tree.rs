@@ -4,6 +4,7 @@
 //! publications still in their grace period, so a client that read an older
 //! Release can finish its update.
 
+use crate::cache::BlobCache;
 use crate::{Depot, Download, ServiceError};
 use bytes::Bytes;
 use depot_core::blob::BlobStore;
@@ -112,7 +113,7 @@ pub(crate) async fn published_file(
     range: Option<Range<u64>>,
 ) -> Result<Download, ServiceError> {
     let not_found = || ServiceError::NotFound(format!("'{path}' in repository '{}'", repo.name));
-    let Some((id, _)) = depot.inner.meta.published_pointer(repo.id).await? else {
+    let Some((id, _)) = depot.pointer_for_read(repo.id).await? else {
         return Err(not_found());
     };
     let current = depot.publication(id).await?;
@@ -122,7 +123,8 @@ pub(crate) async fn published_file(
         depot.schedule_xz(repo);
     }
     if let Some(f) = current.manifest.files.get(path) {
-        return chunked_download(depot.inner.blobs.clone(), f, range, content_type(path));
+        return chunked_download(depot, f, range, content_type(path))
+            .map(|d| d.modified_at(current.created_at));
     }
     let grace = depot.inner.config.publication_grace.as_secs() as i64;
     let since = Timestamp(Timestamp::now().0 - grace);
@@ -135,7 +137,8 @@ pub(crate) async fn published_file(
             .await?
         {
             if let Some(f) = p.manifest.files.get(path) {
-                return chunked_download(depot.inner.blobs.clone(), f, range, content_type(path));
+                return chunked_download(depot, f, range, content_type(path))
+                    .map(|d| d.modified_at(p.created_at));
             }
         }
         return Err(not_found());
@@ -144,7 +147,8 @@ pub(crate) async fn published_file(
         return Err(not_found());
     };
     if let Some(f) = find_by_hash(&current, dir, kind, hex) {
-        return chunked_download(depot.inner.blobs.clone(), f, range, content_type(dir));
+        return chunked_download(depot, f, range, content_type(dir))
+            .map(|d| d.modified_at(current.created_at));
     }
     for p in depot
         .inner
@@ -153,7 +157,8 @@ pub(crate) async fn published_file(
         .await?
     {
         if let Some(f) = find_by_hash(&p, dir, kind, hex) {
-            return chunked_download(depot.inner.blobs.clone(), f, range, content_type(dir));
+            return chunked_download(depot, f, range, content_type(dir))
+                .map(|d| d.modified_at(p.created_at));
         }
     }
     Err(not_found())
@@ -170,9 +175,9 @@ fn clamp(range: Option<Range<u64>>, size: u64) -> Result<Range<u64>, ServiceErro
 }
 
 /// Streams `range` of a file made of chunks, reading only the chunks it
-/// overlaps.
+/// overlaps (small chunks from memory, see [`crate::cache`]).
 fn chunked_download(
-    blobs: Arc<dyn BlobStore>,
+    depot: &Depot,
     f: &ManifestFile,
     range: Option<Range<u64>>,
     content_type: &'static str,
@@ -192,12 +197,14 @@ fn chunked_download(
         }
         let from = want.start.max(start) - start;
         let to = want.end.min(end) - start;
-        plan.push((c.digest, from..to));
+        plan.push((c.digest, c.size, from..to));
     }
+    let blobs = depot.inner.blobs.clone();
+    let cache = depot.inner.serving.blobs();
     let stream = futures::stream::iter(plan)
-        .then(move |(digest, r)| {
-            let blobs = blobs.clone();
-            async move { blobs.get(&digest, Some(r)).await.map(|read| read.stream) }
+        .then(move |(digest, size, r)| {
+            let (blobs, cache) = (blobs.clone(), cache.clone());
+            async move { cache.read(&blobs, &digest, size, r).await }
         })
         .try_flatten()
         .boxed();
@@ -207,6 +214,7 @@ fn chunked_download(
         stream,
         redirect: None,
         etag: Some(f.hashes.sha256.hex()),
+        last_modified: None,
         content_type,
     })
 }
@@ -232,6 +240,7 @@ pub(crate) fn bytes_download(
         stream: futures::stream::once(async move { Ok(part) }).boxed(),
         redirect: None,
         etag: Some(etag),
+        last_modified: None,
         content_type,
     })
 }
@@ -240,6 +249,7 @@ pub(crate) fn bytes_download(
 /// presign.
 pub(crate) async fn blob_download(
     blobs: &Arc<dyn BlobStore>,
+    cache: &Arc<BlobCache>,
     digest: &Sha256,
     size: u64,
     range: Option<Range<u64>>,
@@ -256,6 +266,7 @@ pub(crate) async fn blob_download(
             stream: futures::stream::empty().boxed(),
             redirect: Some(url),
             etag: Some(digest.hex()),
+            last_modified: None,
             content_type,
         });
     }
@@ -266,17 +277,19 @@ pub(crate) async fn blob_download(
             stream: futures::stream::empty().boxed(),
             redirect: None,
             etag: Some(digest.hex()),
+            last_modified: None,
             content_type,
         });
     }
     let want = clamp(range, size)?;
-    let read = blobs.get(digest, Some(want.clone())).await?;
+    let stream = cache.read(blobs, digest, size, want.clone()).await?;
     Ok(Download {
         size,
         range: want,
-        stream: read.stream,
+        stream,
         redirect: None,
         etag: Some(digest.hex()),
+        last_modified: None,
         content_type,
     })
 }
