@@ -133,6 +133,25 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Short name of the backend: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
+    /// A cheap signal that something may have changed: a value that differs
+    /// from every earlier one once a write transaction (a repo created,
+    /// changed or deleted, a package added or removed, a published pointer
+    /// moved, ...) has committed and its method has returned, in this
+    /// process or any other on the same store. Reading it costs no query.
+    ///
+    /// The contract a cache relies on: read the epoch `e`, then read the
+    /// store; what was read may be reused while `change_epoch()` still
+    /// returns `Some(e)`. Once a write has returned, a later call never
+    /// returns a value some caller saw before that write returned. Values
+    /// are otherwise meaningless (not ordered, not counted).
+    ///
+    /// `None` means "no cheap signal here": re-read the store every time.
+    /// That is the default, and the answer of a store shared by several
+    /// machines (PostgreSQL), or whose signal cannot be read right now.
+    fn change_epoch(&self) -> Option<u64> {
+        None
+    }
+
     // ---- repositories ------------------------------------------------------
 
     /// Creates a repo at revision 0 with no publication.

@@ -70,7 +70,13 @@ impl Caller {
         name: &RepoName,
         action: Action,
     ) -> Result<Repo, ApiError> {
-        match state.depot.repo(name).await {
+        // A read takes the repo from the serving cache (as fresh as a query:
+        // see depot_service's cache module); a write reads the store.
+        let found = match action {
+            Action::Read => state.depot.repo_for_read(name).await,
+            _ => state.depot.repo(name).await,
+        };
+        match found {
             Ok(repo) => {
                 self.authorize(action, Some(&repo))?;
                 Ok(repo)

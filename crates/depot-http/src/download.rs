@@ -1,6 +1,17 @@
 //! Streaming a stored file to the client: `Range` (one range per request),
-//! `If-Range`, `If-None-Match`, `HEAD`, and the 307 to a presigned URL where
-//! the blob store can hand one out.
+//! `If-Range`, conditional requests, `HEAD`, and the 307 to a presigned URL
+//! where the blob store can hand one out.
+//!
+//! Every file carries `ETag` (its SHA-256) and, where the service knows
+//! when it was published, `Last-Modified` (the publication's time for
+//! indexes, the upload time for packages) as an IMF-fixdate,
+//! `Thu, 03 Dec 2026 14:05:43 GMT`. A request with `If-None-Match` naming
+//! the tag, or else with `If-Modified-Since` not before `Last-Modified`,
+//! is answered `304` with no body (RFC 9110 §13.2.2: `If-None-Match` is
+//! evaluated first, and when present `If-Modified-Since` is ignored). The
+//! FreeBSD pkg client needs `Last-Modified` to skip an unchanged catalogue
+//! (pkg 1.20 to 2.6 print "Impossible to get the value from Last-Modified
+//! HTTP header" without it); apt and dnf send both validators.
 //!
 //! A multi-range or syntactically invalid `Range` header is ignored and the
 //! whole file is sent, as RFC 9110 §14.2 allows. A range that starts at or
@@ -161,12 +172,40 @@ fn finish(
     if let Some(url) = &download.redirect {
         return redirect(url);
     }
-    if let (Some(etag), Some(inm)) = (&download.etag, headers.get(header::IF_NONE_MATCH))
-        && etag_matches(inm, etag)
-    {
+    if not_modified_since(headers, &download) {
         return not_modified(&download, caching);
     }
     respond(status, download, caching)
+}
+
+/// RFC 9110 §13.2.2 steps 3 and 4 for `GET`/`HEAD`: `If-None-Match` when
+/// present decides alone; otherwise `If-Modified-Since` (a date that does
+/// not parse is ignored, §13.1.3).
+fn not_modified_since(headers: &HeaderMap, download: &Download) -> bool {
+    if let Some(inm) = headers.get(header::IF_NONE_MATCH) {
+        return download
+            .etag
+            .as_deref()
+            .is_some_and(|etag| etag_matches(inm, etag));
+    }
+    let Some(modified) = download.last_modified.and_then(system_time) else {
+        return false;
+    };
+    headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v.trim()).ok())
+        .is_some_and(|since| modified <= since)
+}
+
+fn system_time(t: depot_core::Timestamp) -> Option<std::time::SystemTime> {
+    let secs = u64::try_from(t.0).ok()?;
+    std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(secs))
+}
+
+fn last_modified(download: &Download) -> Option<HeaderValue> {
+    let at = system_time(download.last_modified?)?;
+    HeaderValue::from_str(&httpdate::fmt_http_date(at)).ok()
 }
 
 fn quoted(etag: &str) -> Option<HeaderValue> {
@@ -221,11 +260,15 @@ fn not_modified(download: &Download, caching: Caching) -> Response {
     if let Some(etag) = download.etag.as_deref().and_then(quoted) {
         headers.insert(header::ETAG, etag);
     }
+    if let Some(date) = last_modified(download) {
+        headers.insert(header::LAST_MODIFIED, date);
+    }
     headers.insert(header::CACHE_CONTROL, caching.header());
     response
 }
 
 fn respond(status: StatusCode, download: Download, caching: Caching) -> Response {
+    let date = last_modified(&download);
     let Download {
         size,
         range,
@@ -249,6 +292,9 @@ fn respond(status: StatusCode, download: Download, caching: Caching) -> Response
     headers.insert(header::CACHE_CONTROL, caching.header());
     if let Some(etag) = etag.as_deref().and_then(quoted) {
         headers.insert(header::ETAG, etag);
+    }
+    if let Some(date) = date {
+        headers.insert(header::LAST_MODIFIED, date);
     }
     if status == StatusCode::PARTIAL_CONTENT {
         let value = format!(

@@ -1035,3 +1035,110 @@ async fn responses_carry_a_request_id() {
         "abc-123"
     );
 }
+
+/// Issue 11 item 10: depot sent no `Last-Modified` and ignored
+/// `If-Modified-Since`, so the FreeBSD pkg client downloaded the whole
+/// catalogue on every `pkg update` (pkg 1.20 to 2.6 also printed
+/// "Impossible to get the value from Last-Modified HTTP header"). Every
+/// published file and package now carries it, for every format, and a
+/// conditional request is answered as RFC 9110 §13.2.2 says.
+#[tokio::test]
+async fn every_format_answers_conditional_requests_with_last_modified() {
+    let s = server().await;
+    s.create_repo("r").await;
+    for (name, bytes) in [
+        ("hello.deb", hello().build()),
+        (
+            "hello-2.10-3.x86_64.rpm",
+            depot_testkit::RpmBuilder::new("hello", "2.10", "3", "x86_64").build(),
+        ),
+        (
+            "hello-1.0_1.pkg",
+            depot_testkit::FreebsdBuilder::new("hello", "1.0_1", "FreeBSD:14:amd64").build(),
+        ),
+    ] {
+        let reply = s.upload("r", name, bytes).await;
+        assert!(reply.status.is_success(), "{name}: {}", reply.text());
+    }
+    let at = |s: &str| httpdate::parse_http_date(s).unwrap();
+    let date = |t: std::time::SystemTime| httpdate::fmt_http_date(t);
+    for uri in [
+        "/repos/r/dists/stable/InRelease",
+        PACKAGES_AMD64,
+        "/repos/r/packages/hello.deb",
+        "/repos/r/repodata/repomd.xml",
+        "/repos/r/freebsd/FreeBSD:14:amd64/packagesite.pkg",
+    ] {
+        let whole = s.get(uri).await;
+        assert_eq!(whole.status, StatusCode::OK, "{uri}: {}", whole.text());
+        let modified = whole.header(header::LAST_MODIFIED).to_string();
+        assert!(
+            modified.ends_with(" GMT"),
+            "{uri}: an IMF-fixdate, not {modified}"
+        );
+        let modified = at(&modified);
+        let age = std::time::SystemTime::now()
+            .duration_since(modified)
+            .unwrap();
+        assert!(
+            age.as_secs() < 600,
+            "{uri}: published just now, not {age:?} ago"
+        );
+        let etag = whole.header(header::ETAG).to_string();
+
+        for since in [modified, modified + std::time::Duration::from_secs(3600)] {
+            let cached = s
+                .get_with(uri, header::IF_MODIFIED_SINCE, &date(since))
+                .await;
+            assert_eq!(
+                cached.status,
+                StatusCode::NOT_MODIFIED,
+                "{uri} since {since:?}"
+            );
+            assert!(cached.body.is_empty(), "{uri}: a 304 has no body");
+            assert_eq!(cached.header(header::ETAG), etag);
+            assert_eq!(at(cached.header(header::LAST_MODIFIED)), modified);
+        }
+        let earlier = date(modified - std::time::Duration::from_secs(1));
+        let changed = s.get_with(uri, header::IF_MODIFIED_SINCE, &earlier).await;
+        assert_eq!(
+            changed.status,
+            StatusCode::OK,
+            "{uri}: modified since {earlier}"
+        );
+        assert_eq!(changed.body, whole.body);
+        let garbage = s
+            .get_with(uri, header::IF_MODIFIED_SINCE, "yesterday")
+            .await;
+        assert_eq!(
+            garbage.status,
+            StatusCode::OK,
+            "{uri}: an unparsable date is ignored"
+        );
+
+        // If-None-Match decides alone when present: a tag that does not
+        // match sends the file even though the date says "not modified"...
+        let request = Request::builder()
+            .uri(uri)
+            .header(header::IF_NONE_MATCH, "\"0000\"")
+            .header(header::IF_MODIFIED_SINCE, date(modified))
+            .body(Body::empty())
+            .unwrap();
+        let reply = s.send(request).await;
+        assert_eq!(reply.status, StatusCode::OK, "{uri}: If-None-Match wins");
+        assert_eq!(reply.body, whole.body);
+        // ... and a matching one is 304 even though the date says "changed".
+        let request = Request::builder()
+            .uri(uri)
+            .header(header::IF_NONE_MATCH, &etag)
+            .header(header::IF_MODIFIED_SINCE, &earlier)
+            .body(Body::empty())
+            .unwrap();
+        let reply = s.send(request).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_MODIFIED,
+            "{uri}: If-None-Match wins"
+        );
+    }
+}

@@ -100,28 +100,25 @@ impl Publisher for Apt {
             None if path.starts_with("dists/") => std::borrow::Cow::Borrowed(path),
             None => return Ok(None),
         };
-        if let Some(current) = &cx.current {
-            if let Some(f) = current.manifest.files.get(path.as_ref()) {
-                return cx.file(f, crate::tree::content_type(&path)).map(Some);
-            }
-        } else {
+        let Some(current) = &cx.current else {
             return Ok(None);
+        };
+        if let Some(f) = current.manifest.files.get(path.as_ref()) {
+            return cx
+                .file(current, f, crate::tree::content_type(&path))
+                .map(Some);
         }
         let Some((dir, kind, hex)) = parse_by_hash(&path) else {
             return Ok(None);
         };
         // by-hash names carry no extension: the directory's content type.
         let content_type = crate::tree::content_type(dir);
-        if let Some(f) = cx
-            .current
-            .as_deref()
-            .and_then(|p| find_by_hash(p, dir, kind, hex))
-        {
-            return cx.file(f, content_type).map(Some);
+        if let Some(f) = find_by_hash(current, dir, kind, hex) {
+            return cx.file(current, f, content_type).map(Some);
         }
         for p in cx.recent_publications().await? {
             if let Some(f) = find_by_hash(&p, dir, kind, hex) {
-                return cx.file(f, content_type).map(Some);
+                return cx.file(&p, f, content_type).map(Some);
             }
         }
         Ok(None)

@@ -338,6 +338,7 @@ impl Depot {
         let image = self.image_for(token, id, ImageAccess::Read).await?;
         download::package(
             self.blobs(),
+            &self.inner.serving.blobs(),
             self.config().image_download,
             &image.blob.hashes.sha256,
             image.blob.size,

@@ -20,6 +20,7 @@
 mod apk;
 mod apt;
 pub mod auth;
+mod cache;
 mod chunks;
 mod config;
 mod download;
@@ -84,6 +85,9 @@ pub struct Download {
     pub redirect: Option<String>,
     /// Strong validator.
     pub etag: Option<String>,
+    /// When these bytes were published (the publication's or the package's
+    /// time): `Last-Modified`, and what `If-Modified-Since` is compared with.
+    pub last_modified: Option<Timestamp>,
     pub content_type: &'static str,
 }
 
@@ -99,6 +103,14 @@ impl std::fmt::Debug for Download {
 }
 
 impl Download {
+    /// The same download, published at `at`.
+    pub(crate) fn modified_at(self, at: Timestamp) -> Download {
+        Download {
+            last_modified: Some(at),
+            ..self
+        }
+    }
+
     /// Collects the stream (tests and small files only).
     pub async fn bytes(self) -> Result<Vec<u8>, BlobError> {
         use futures::TryStreamExt;
@@ -122,6 +134,7 @@ struct Inner {
     recorder: Arc<recorder::Recorder>,
     chunks: chunks::ChunkCache,
     publications: tree::PublicationCache,
+    serving: cache::ServeCache,
     /// Every format's publisher ([`publisher::publishers`]).
     publishers: Vec<Box<dyn publisher::DynPublisher>>,
     /// The server RSA key, loaded or made on first use ([`Depot::rsa_key`]).
@@ -157,6 +170,7 @@ impl Depot {
                 recorder: Arc::default(),
                 chunks: chunks::ChunkCache::default(),
                 publications: tree::PublicationCache::default(),
+                serving: cache::ServeCache::default(),
                 publishers: publisher::publishers(),
                 rsa: tokio::sync::OnceCell::new(),
             }),

@@ -43,11 +43,9 @@ impl Depot {
         filename: &FileName,
         range: Option<Range<u64>>,
     ) -> Result<Download, ServiceError> {
-        let r = self.repo(repo).await?;
+        let r = self.repo_for_read(repo).await?;
         let p = self
-            .inner
-            .meta
-            .get_package(r.id, filename)
+            .package_for_read(r.id, filename)
             .await?
             .ok_or_else(|| {
                 ServiceError::NotFound(format!("package '{filename}' in repository '{repo}'"))
@@ -55,6 +53,7 @@ impl Depot {
         let content_type = self.inner.config.formats.content_type(p.format);
         download::package(
             &self.inner.blobs,
+            &self.inner.serving.blobs(),
             r.settings.download,
             &p.hashes.sha256,
             p.size,
@@ -62,6 +61,7 @@ impl Depot {
             content_type,
         )
         .await
+        .map(|d| d.modified_at(p.created_at))
     }
 
     /// Removes a package from the repo and returns once the published

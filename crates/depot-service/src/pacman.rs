@@ -254,7 +254,7 @@ impl Publisher for Pacman {
         if is_sig {
             return match PackageSig::of_fields(&p.fields) {
                 Some(sig) => cx
-                    .bytes(Bytes::from(sig.bytes), "application/pgp-signature")
+                    .package_bytes(&p, Bytes::from(sig.bytes), "application/pgp-signature")
                     .map(Some),
                 None => Ok(None),
             };

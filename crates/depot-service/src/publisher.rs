@@ -475,18 +475,16 @@ pub(crate) struct ServeCx<'a> {
 }
 
 impl ServeCx<'_> {
-    /// A stored file of a manifest, with the request's range.
+    /// A file of publication `p`'s manifest, with the request's range,
+    /// last modified when `p` was published.
     pub fn file(
         &self,
+        p: &Publication,
         f: &ManifestFile,
         content_type: &'static str,
     ) -> Result<Download, ServiceError> {
-        crate::tree::chunked_download(
-            self.depot.inner.blobs.clone(),
-            f,
-            self.range.clone(),
-            content_type,
-        )
+        crate::tree::chunked_download(self.depot, f, self.range.clone(), content_type)
+            .map(|d| d.modified_at(p.created_at))
     }
 
     /// Bytes held in memory, with the request's range.
@@ -496,6 +494,18 @@ impl ServeCx<'_> {
         content_type: &'static str,
     ) -> Result<Download, ServiceError> {
         crate::tree::bytes_download(bytes, self.range.clone(), content_type)
+    }
+
+    /// Bytes that belong to package `p` (its signature), last modified
+    /// when `p` was uploaded.
+    pub fn package_bytes(
+        &self,
+        p: &Package,
+        bytes: Bytes,
+        content_type: &'static str,
+    ) -> Result<Download, ServiceError> {
+        self.bytes(bytes, content_type)
+            .map(|d| d.modified_at(p.created_at))
     }
 
     /// The content type a package of `format` is downloaded with.
@@ -525,6 +535,7 @@ impl ServeCx<'_> {
     ) -> Result<Download, ServiceError> {
         crate::download::package(
             &self.depot.inner.blobs,
+            &self.depot.inner.serving.blobs(),
             self.repo.settings.download,
             &p.hashes.sha256,
             p.size,
@@ -532,6 +543,7 @@ impl ServeCx<'_> {
             content_type,
         )
         .await
+        .map(|d| d.modified_at(p.created_at))
     }
 
     /// The repo's publications still in their grace period, newest first

@@ -215,7 +215,7 @@ impl Publisher for Rpm {
         if self.is_immutable(path) {
             for p in cx.recent_publications().await? {
                 if let Some(f) = p.manifest.files.get(path) {
-                    return cx.file(f, crate::tree::content_type(path)).map(Some);
+                    return cx.file(&p, f, crate::tree::content_type(path)).map(Some);
                 }
             }
         }

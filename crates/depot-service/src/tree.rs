@@ -16,6 +16,7 @@
 //! Every request resolves through the repo's published pointer of that
 //! moment, so a reader sees one whole publication, never a mix of two.
 
+use crate::cache::BlobCache;
 use crate::publisher::{At, ServeCx};
 use crate::{Depot, Download, ServiceError};
 use bytes::Bytes;
@@ -118,8 +119,8 @@ impl Depot {
         range: Option<Range<u64>>,
         accept: Option<&str>,
     ) -> Result<Download, ServiceError> {
-        let r = self.repo(repo).await?;
-        let current = match self.inner.meta.published_pointer(r.id).await? {
+        let r = self.repo_for_read(repo).await?;
+        let current = match self.pointer_for_read(r.id).await? {
             Some((id, _)) => Some(self.publication(id).await?),
             None => None,
         };
@@ -133,8 +134,10 @@ impl Depot {
         for p in self.inner.publishers.iter() {
             p.before_serve(&cx, path);
         }
-        if let Some(f) = cx.current.as_ref().and_then(|c| c.manifest.files.get(path)) {
-            return cx.file(f, content_type(path));
+        if let Some(current) = &cx.current
+            && let Some(f) = current.manifest.files.get(path)
+        {
+            return cx.file(current, f, content_type(path));
         }
         for p in self.inner.publishers.iter() {
             if let Some(d) = p.serve_extra(&cx, path).await? {
@@ -175,7 +178,7 @@ impl Depot {
         base: &str,
         at: &At,
     ) -> Result<(&'static str, String), ServiceError> {
-        let r = self.repo(repo).await?;
+        let r = self.repo_for_read(repo).await?;
         match path {
             KEY_ASC => {
                 return Ok((
@@ -252,9 +255,9 @@ fn clamp(range: Option<Range<u64>>, size: u64) -> Result<Range<u64>, ServiceErro
 }
 
 /// Streams `range` of a file made of chunks, reading only the chunks it
-/// overlaps.
+/// overlaps (small chunks from memory, see [`crate::cache`]).
 pub(crate) fn chunked_download(
-    blobs: Arc<dyn BlobStore>,
+    depot: &Depot,
     f: &ManifestFile,
     range: Option<Range<u64>>,
     content_type: &'static str,
@@ -274,12 +277,14 @@ pub(crate) fn chunked_download(
         }
         let from = want.start.max(start) - start;
         let to = want.end.min(end) - start;
-        plan.push((c.digest, from..to));
+        plan.push((c.digest, c.size, from..to));
     }
+    let blobs = depot.inner.blobs.clone();
+    let cache = depot.inner.serving.blobs();
     let stream = futures::stream::iter(plan)
-        .then(move |(digest, r)| {
-            let blobs = blobs.clone();
-            async move { blobs.get(&digest, Some(r)).await.map(|read| read.stream) }
+        .then(move |(digest, size, r)| {
+            let (blobs, cache) = (blobs.clone(), cache.clone());
+            async move { cache.read(&blobs, &digest, size, r).await }
         })
         .try_flatten()
         .boxed();
@@ -289,6 +294,7 @@ pub(crate) fn chunked_download(
         stream,
         redirect: None,
         etag: Some(f.hashes.sha256.hex()),
+        last_modified: None,
         content_type,
     })
 }
@@ -314,6 +320,7 @@ pub(crate) fn bytes_download(
         stream: futures::stream::once(async move { Ok(part) }).boxed(),
         redirect: None,
         etag: Some(etag),
+        last_modified: None,
         content_type,
     })
 }
@@ -322,6 +329,7 @@ pub(crate) fn bytes_download(
 /// presign.
 pub(crate) async fn blob_download(
     blobs: &Arc<dyn BlobStore>,
+    cache: &Arc<BlobCache>,
     digest: &Sha256,
     size: u64,
     range: Option<Range<u64>>,
@@ -338,6 +346,7 @@ pub(crate) async fn blob_download(
             stream: futures::stream::empty().boxed(),
             redirect: Some(url),
             etag: Some(digest.hex()),
+            last_modified: None,
             content_type,
         });
     }
@@ -348,17 +357,19 @@ pub(crate) async fn blob_download(
             stream: futures::stream::empty().boxed(),
             redirect: None,
             etag: Some(digest.hex()),
+            last_modified: None,
             content_type,
         });
     }
     let want = clamp(range, size)?;
-    let read = blobs.get(digest, Some(want.clone())).await?;
+    let stream = cache.read(blobs, digest, size, want.clone()).await?;
     Ok(Download {
         size,
         range: want,
-        stream: read.stream,
+        stream,
         redirect: None,
         etag: Some(digest.hex()),
+        last_modified: None,
         content_type,
     })
 }

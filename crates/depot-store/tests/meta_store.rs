@@ -156,6 +156,32 @@ async fn two_sqlite_stores_on_one_file_write_concurrently() {
     }
 }
 
+/// The change epoch is what lets a server reuse its cached repos and
+/// pointers while the CLI (another process, another store) writes to the
+/// same data directory: the other store sees the write move it, and
+/// reconnecting does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_through_one_store_moves_the_epoch_the_other_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir.path().join("depot.db"));
+    let server = SqlMetaStore::connect(&url).await.unwrap();
+    let cli = SqlMetaStore::connect(&url).await.unwrap();
+    let before = server.change_epoch().expect("SQLite files have an epoch");
+    assert_eq!(cli.change_epoch(), Some(before), "one file, one epoch");
+    cli.create_repo(&RepoName::new("r").unwrap(), &RepoSettings::default(), T0)
+        .await
+        .unwrap();
+    let after = server.change_epoch().unwrap();
+    assert_ne!(after, before, "the server sees the CLI's write");
+    drop(SqlMetaStore::connect(&url).await.unwrap());
+    assert_eq!(
+        server.change_epoch(),
+        Some(after),
+        "connecting is not a write"
+    );
+    assert!(dir.path().join("depot.db.epoch").exists());
+}
+
 #[tokio::test]
 async fn migrations_run_once_and_reconnecting_keeps_data() {
     let dir = tempfile::tempdir().unwrap();

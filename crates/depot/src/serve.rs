@@ -53,12 +53,32 @@ pub async fn run(config: &Config) -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     tracing::info!(address = %listener.local_addr()?, "serving");
+    let listener = with_nodelay(listener);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The listener with `TCP_NODELAY` set on every accepted connection.
+///
+/// Without it a response written in two pieces (headers, then a streamed
+/// body) stalls: Nagle's algorithm holds the second segment until the
+/// first is acknowledged, and the client delays that ACK by up to 40 ms.
+/// Every request on a kept-alive connection (apt, dnf and pacman reuse
+/// theirs) then costs ~40 ms: 28 req/s for InRelease over one connection
+/// before this (issue 11).
+fn with_nodelay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+        }
+    })
 }
 
 /// Resolves on SIGTERM or ctrl-c: in-flight requests finish, new
@@ -86,4 +106,24 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::serve::Listener;
+
+    /// The option itself, on a socket the serving listener accepted: the
+    /// kernel default is off, so this fails without [`with_nodelay`].
+    #[tokio::test]
+    async fn accepted_connections_have_tcp_nodelay_set() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut listener = with_nodelay(listener);
+        let client = tokio::net::TcpStream::connect(address);
+        let ((accepted, _), client) = tokio::join!(listener.accept(), client);
+        let client = client.unwrap();
+        assert!(!client.nodelay().unwrap(), "the kernel default is off");
+        assert!(accepted.nodelay().unwrap());
+    }
 }

@@ -25,7 +25,9 @@ type Store = Arc<dyn MetaStore>;
 /// - `update_packages` naming a package outside the repo is `NotFound` and
 ///   writes nothing;
 /// - a package's placements are ordered by distribution, then component;
-///   names (repos, files) are ordered bytewise.
+///   names (repos, files) are ordered bytewise;
+/// - a store with a change epoch keeps it across reads (else no cache could
+///   ever use it).
 pub async fn meta_store_suite<F, Fut>(fresh: F)
 where
     F: Fn() -> Fut,
@@ -46,6 +48,7 @@ where
     index_rows(fresh().await).await;
     placement_ids_only_grow(fresh().await).await;
     publish_compare_and_set(fresh().await).await;
+    committed_writes_change_the_epoch(fresh().await).await;
     recent_and_prune_publications(fresh().await).await;
     delete_repo_cascades(fresh().await).await;
     tokens(fresh().await).await;
@@ -1270,6 +1273,61 @@ fn manifest(tag: &str, parent: Option<PublicationId>) -> Manifest {
         files,
         state: serde_json::json!({ "tag": tag, "parent": parent.map(|p| p.0) }),
     }
+}
+
+/// [`MetaStore::change_epoch`]: each committed write (repo created,
+/// package added and removed, publish, settings changed, repo deleted) has
+/// moved the epoch by the time it returns; reads leave it. A store without
+/// the signal (`None`) must say so every time, or a cache would trust a
+/// value it never re-checks.
+async fn committed_writes_change_the_epoch(s: Store) {
+    let Some(mut seen) = s.change_epoch() else {
+        let r = new_repo(&s, "r").await;
+        s.publish(r.id, None, Revision(0), &manifest("one", None), T0)
+            .await
+            .unwrap();
+        assert_eq!(s.change_epoch(), None, "{TAG} no signal stays no signal");
+        return;
+    };
+    let mut moved = |s: &Store, what: &str| -> u64 {
+        let now = s.change_epoch().expect("the epoch stays readable");
+        assert_ne!(
+            now, seen,
+            "{TAG} {what} changes the epoch before it returns"
+        );
+        seen = now;
+        now
+    };
+    let r = new_repo(&s, "r").await;
+    moved(&s, "create_repo");
+    let pkg = deb("a_1_amd64.deb", "a", "1", "amd64", "a1");
+    add(&s, &r, &pkg, &[place("stable", "main")]).await;
+    moved(&s, "add_package");
+    let p1 = s
+        .publish(r.id, None, Revision(1), &manifest("one", None), T0)
+        .await
+        .unwrap();
+    let moved_last = moved(&s, "publish");
+
+    s.get_repo(&r.name).await.unwrap();
+    s.published_pointer(r.id).await.unwrap();
+    s.get_publication(p1).await.unwrap();
+    s.get_package(r.id, &pkg.filename).await.unwrap();
+    let after_reads = s.change_epoch();
+    assert_eq!(after_reads, Some(moved_last), "{TAG} reads leave the epoch");
+
+    s.remove_package(r.id, &pkg.filename).await.unwrap();
+    moved(&s, "remove_package");
+    s.publish(r.id, Some(p1), Revision(2), &manifest("two", None), T0)
+        .await
+        .unwrap();
+    moved(&s, "a second publish");
+    let mut settings = r.settings.clone();
+    settings.default_component = PlacementName::new("contrib").unwrap();
+    s.update_repo_settings(r.id, &settings).await.unwrap();
+    moved(&s, "update_repo_settings");
+    assert!(s.delete_repo(&r.name).await.unwrap());
+    moved(&s, "delete_repo");
 }
 
 async fn publish_compare_and_set(s: Store) {

@@ -7,7 +7,7 @@
 //! lock of the first and then finds the version moved; on SQLite writers are
 //! serialised by `BEGIN IMMEDIATE`.
 
-use super::{SqlMetaStore, finish, from_json, get, map_sqlx, to_i64, to_json};
+use super::{SqlMetaStore, from_json, get, map_sqlx, to_i64, to_json};
 use depot_core::digest::{Hashes, Sha256};
 use depot_core::image::*;
 use depot_core::meta::MetaError;
@@ -159,7 +159,7 @@ impl SqlMetaStore {
                 .ok_or_else(|| MetaError::Backend("image vanished inside its transaction".into()))
         }
         .await;
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     pub(super) async fn images_copy(
@@ -216,7 +216,7 @@ impl SqlMetaStore {
                 .ok_or_else(|| MetaError::Backend("image vanished inside its transaction".into()))
         }
         .await;
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     pub(super) async fn images_get(&self, id: ImageId) -> Result<Option<Image>, MetaError> {
@@ -307,7 +307,7 @@ impl SqlMetaStore {
             fetch(&mut tx, id).await?.ok_or_else(|| not_found(id))
         }
         .await;
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     pub(super) async fn images_new_version(
@@ -345,7 +345,7 @@ impl SqlMetaStore {
             fetch(&mut tx, id).await?.ok_or_else(|| not_found(id))
         }
         .await;
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     pub(super) async fn images_history(&self, id: ImageId) -> Result<Vec<ImageVersion>, MetaError> {
@@ -387,7 +387,7 @@ impl SqlMetaStore {
             Ok(n > 0)
         }
         .await;
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     pub(super) async fn images_blob_digests(&self) -> Result<Vec<Sha256>, MetaError> {
@@ -427,6 +427,6 @@ impl SqlMetaStore {
             Ok(())
         }
         .await;
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 }

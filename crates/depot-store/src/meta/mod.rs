@@ -1,5 +1,6 @@
 //! [`MetaStore`] over one [`sqlx::AnyPool`], for SQLite and PostgreSQL.
 
+mod epoch;
 mod images;
 mod migrate;
 
@@ -90,6 +91,8 @@ pub struct SqlMetaStore {
     backend: Backend,
     /// The migrations [`SqlMetaStore::connect`] applied.
     applied: std::sync::Arc<[AppliedMigration]>,
+    /// SQLite's [`MetaStore::change_epoch`]; `None` on PostgreSQL.
+    epoch: Option<std::sync::Arc<epoch::ChangeEpoch>>,
 }
 
 /// A schema migration applied by [`SqlMetaStore::connect`].
@@ -163,10 +166,22 @@ impl SqlMetaStore {
                 name: m.name,
             })
             .collect();
+        let epoch = match backend {
+            Backend::Postgres => None,
+            Backend::Sqlite if is_sqlite_memory(&url) => Some(epoch::ChangeEpoch::in_memory()),
+            Backend::Sqlite => {
+                let path = sqlite_path(&url);
+                Some(epoch::ChangeEpoch::beside(path.as_ref()).map_err(|e| {
+                    MetaError::Backend(format!("cannot open the change epoch beside {path}: {e}"))
+                })?)
+            }
+        }
+        .map(std::sync::Arc::new);
         Ok(SqlMetaStore {
             pool,
             backend,
             applied,
+            epoch,
         })
     }
 
@@ -192,6 +207,16 @@ impl SqlMetaStore {
             Backend::Postgres => self.pool.begin().await,
         }
         .map_err(map_sqlx)
+    }
+
+    /// [`finish`] for a transaction from [`SqlMetaStore::write_tx`]: after
+    /// a commit, and before the caller hears of it, the change epoch moves.
+    async fn finish_write<T>(&self, tx: Tx, result: Result<T, MetaError>) -> Result<T, MetaError> {
+        let committed = finish(tx, result).await?;
+        if let Some(epoch) = &self.epoch {
+            epoch.bump();
+        }
+        Ok(committed)
     }
 
     /// Starts a read-only transaction giving several statements one
@@ -278,6 +303,16 @@ fn prepare_sqlite_url(url: &str) -> Result<String, MetaError> {
         (Some(_), false) => format!("{url}&mode=rwc"),
         (None, false) => format!("{url}?mode=rwc"),
     })
+}
+
+/// The database file of a prepared SQLite URL (as SQLite opens it:
+/// relative to the working directory when relative).
+fn sqlite_path(url: &str) -> String {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    rest.split_once('?').map_or(rest, |(p, _)| p).to_string()
 }
 
 fn is_sqlite_memory(url: &str) -> bool {
@@ -936,6 +971,13 @@ impl MetaStore for SqlMetaStore {
         self.backend.name()
     }
 
+    /// SQLite: the epoch file beside the database (see `meta/epoch.rs`), or
+    /// an atomic for a private in-memory database. PostgreSQL: `None`; its
+    /// nodes are on other machines, with no shared file to read.
+    fn change_epoch(&self) -> Option<u64> {
+        self.epoch.as_ref()?.read()
+    }
+
     async fn create_repo(
         &self,
         name: &RepoName,
@@ -970,7 +1012,7 @@ impl MetaStore for SqlMetaStore {
                 created_at: now,
             })
         });
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     async fn get_repo(&self, name: &RepoName) -> Result<Option<Repo>, MetaError> {
@@ -1031,7 +1073,7 @@ impl MetaStore for SqlMetaStore {
             Ok(())
         }
         .await;
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     async fn delete_repo(&self, name: &RepoName) -> Result<bool, MetaError> {
@@ -1042,7 +1084,7 @@ impl MetaStore for SqlMetaStore {
             .await
             .map(|r| r.rows_affected() > 0)
             .map_err(map_sqlx);
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     async fn add_package(
@@ -1064,7 +1106,7 @@ impl MetaStore for SqlMetaStore {
             Ok(outcome)
         }
         .await;
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     /// One write transaction, the repo locked once. An item is refused by
@@ -1106,7 +1148,7 @@ impl MetaStore for SqlMetaStore {
             Ok(out)
         }
         .await;
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     /// Errors: `NotFound` if the repo does not exist.
@@ -1131,7 +1173,7 @@ impl MetaStore for SqlMetaStore {
             bump(&mut tx, repo, true).await.map(Some)
         }
         .await;
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     async fn get_package(
@@ -1252,7 +1294,7 @@ impl MetaStore for SqlMetaStore {
             bump(&mut tx, repo, true).await
         }
         .await;
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     async fn max_placement_id(&self, repo: RepoId) -> Result<PlacementId, MetaError> {
@@ -1345,7 +1387,7 @@ impl MetaStore for SqlMetaStore {
         let result = self
             .publish_tx(&mut tx, repo, expected, revision, manifest, now)
             .await;
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     async fn recent_publications(
@@ -1388,7 +1430,7 @@ impl MetaStore for SqlMetaStore {
             .map_err(map_sqlx)
         }
         .await;
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     /// PostgreSQL: a transaction-scoped advisory lock keyed by the repo id,
@@ -1488,7 +1530,7 @@ impl MetaStore for SqlMetaStore {
                 created_at: now,
             })
         });
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     async fn find_token(&self, secret_hash: &Sha256) -> Result<Option<TokenRecord>, MetaError> {
@@ -1597,7 +1639,7 @@ impl MetaStore for SqlMetaStore {
             get::<String>(&row, "armored_secret")
         }
         .await;
-        finish(tx, result).await
+        self.finish_write(tx, result).await
     }
 
     async fn get_signing_key(&self, name: &str) -> Result<Option<String>, MetaError> {
