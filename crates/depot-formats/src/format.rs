@@ -287,7 +287,8 @@ impl std::fmt::Debug for FormatRegistry {
 static GENERIC: GenericFile = GenericFile;
 
 impl FormatRegistry {
-    /// No formats: everything detects as a [`GenericFile`].
+    /// No formats: everything detects as a [`GenericFile`] (which
+    /// [`FormatRegistry::get`] answers for [`Format::File`]).
     pub fn empty() -> Self {
         FormatRegistry {
             formats: Vec::new(),
@@ -307,9 +308,14 @@ impl FormatRegistry {
         self
     }
 
-    /// The format registered for `id`.
+    /// The format registered for `id`; [`Format::File`] is always there
+    /// ([`GenericFile`] unless another was registered for it), since
+    /// [`FormatRegistry::detect`] falls back to it.
     pub fn get(&self, id: Format) -> Option<&dyn PackageFormat> {
-        self.formats.iter().find(|f| f.id() == id).map(|f| &**f)
+        match self.formats.iter().find(|f| f.id() == id) {
+            Some(f) => Some(&**f),
+            None => (id == Format::File).then_some(&GENERIC as &dyn PackageFormat),
+        }
     }
 
     /// The registered formats, in registration order.
@@ -381,10 +387,10 @@ mod tests {
     #[test]
     fn an_empty_registry_detects_everything_as_a_file() {
         let deb = depot_testkit::DebBuilder::new("hello", "1.0", "all").build();
-        assert_eq!(
-            FormatRegistry::empty().detect(&deb, "hello.deb").id(),
-            Format::File
-        );
+        let empty = FormatRegistry::empty();
+        assert_eq!(empty.detect(&deb, "hello.deb").id(), Format::File);
+        assert_eq!(empty.get(Format::File).map(|f| f.id()), Some(Format::File));
+        assert!(empty.get(Format::Deb).is_none());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! readers take a `Read`, writers return bytes or text, time and digests are
 //! passed in, and the same input always gives the same output.
 //!
-//! - [`format`]: the seam: [`PackageFormat`] (detect, check the file
+//! - [`format`](mod@format): the seam: [`PackageFormat`] (detect, check the file
 //!   name, inspect, order versions, content type) and [`FormatRegistry`],
 //!   which holds every format with its limits.
 //! - [`detect`]: which format an upload is, from its first bytes.
@@ -29,26 +29,33 @@
 //! - [`apt`]: an apt repository's `Release` file.
 //! - [`deb822`]: the `Field: value` syntax those files share.
 //!
+//! Each format module ends with its [`PackageFormat`]: [`deb::Deb`],
+//! [`rpm::Rpm`], [`pacman::Pacman`], [`apk::Apk`], [`freebsd::Freebsd`];
+//! [`GenericFile`] takes what none of them claims.
+//!
 //! # Adding a format
 //!
-//! A format plugs in at three places, and nothing that uses formats
-//! changes:
+//! A format plugs in here at three places, and nothing that uses formats
+//! (detection, inspection, listing, downloads in depot-service) changes:
 //!
-//! 1. a module here (`src/x.rs` or `src/x/mod.rs`, `pub mod x;` below)
-//!    whose doc teaches the bytes, with its reader, its `Limits`, and a
-//!    type implementing [`PackageFormat`] (`sniff` with the right
-//!    [`Evidence`], `check_file_name`, `inspect` rendering the index
-//!    entry its publisher reads, `compare_versions`, `content_type`);
+//! 1. its module (`src/x.rs` or `src/x/mod.rs`, and `pub mod x;` below),
+//!    whose doc teaches the bytes, with its reader, its `Limits`, its
+//!    index-entry type and a type implementing [`PackageFormat`]: `sniff`
+//!    answering with the right [`Evidence`] (see [`format`](mod@format) for the
+//!    priorities), `check_file_name`, `inspect` rendering the index entry
+//!    its publisher reads, `compare_versions`, `content_type`.
 //!    [`deb::Deb`] is the smallest example;
 //! 2. one line in [`FormatRegistry::default`]: `.with(x::X::default())`;
 //! 3. one line in the `formats!` declaration of [`depot_core::Format`]
-//!    (`X = "x"`).
+//!    (`X = "x",` in depot-core's `model.rs`).
 //!
-//! The registry's tests (`tests/registry.rs`) then check the new format
-//! like the others: every [`depot_core::Format`] is registered, and a
-//! package the format's testkit builder makes is detected as that format
-//! and inspected to the name and version it was built with. Publishing
-//! (the index files) is depot-service's side of the seam.
+//! Then `tests/registry.rs` wants a package of the new format in its
+//! `sample` (it fails until there is one): it checks that every
+//! [`depot_core::Format`] is registered, that each format detects what
+//! its sample is (by content, and under its usual name), reads it back
+//! to the name and version it was built with, and refuses the other
+//! formats' packages. Publishing the format's index files is
+//! depot-service's side of the seam (its publisher registry).
 //!
 //! Every malformed, hostile or oversized input is a [`FormatError`] whose
 //! variant tells the HTTP layer which 4xx to answer and whose message names

@@ -739,7 +739,10 @@ fn has_deb_magic(head: &[u8]) -> bool {
     let Some(name) = head.strip_prefix(b"!<arch>\n").and_then(|r| r.get(..16)) else {
         return false;
     };
-    let name = name.trim_ascii_end();
+    let mut name = name;
+    while let [n @ .., b' '] = name {
+        name = n;
+    }
     name.strip_suffix(b"/").unwrap_or(name) == b"debian-binary"
 }
 
