@@ -13,17 +13,7 @@
 //! | POST | `/repos/{repo}/packages/` | [`packages::upload`] (no body limit but ours) |
 //! | GET, HEAD | `/repos/{repo}/packages/{file}` | [`packages::download`] |
 //! | DELETE | `/repos/{repo}/packages/{file}` | [`packages::remove`] |
-//! | GET, HEAD | `/repos/{repo}/dists/{*path}` | [`published::dists`] |
-//! | GET, HEAD | `/repos/{repo}/dist/{*path}` | [`published::dists`] (alias) |
-//! | GET, HEAD | `/repos/{repo}/repodata/{*path}` | [`published::repodata`] |
-//! | GET, HEAD | `/repos/{repo}/rpm/{dist}/{comp}/{*rest}` | [`published::rpm_tree`] |
-//! | GET, HEAD | `/repos/{repo}/pacman/{arch}/{file}` | [`published::pacman_tree`] |
-//! | GET, HEAD | `/repos/{repo}/alpine/{*path}` | [`published::alpine_tree`] (and `alpine/repositories`) |
-//! | GET, HEAD | `/repos/{repo}/freebsd/{*path}` | [`published::freebsd_tree`] (and `freebsd/repo.conf`) |
-//! | GET | `/repos/{repo}/key.rsa.pub` | [`published::rsa_public_key`] |
-//! | GET | `/repos/{repo}/config.repo` | [`published::repo_file`] |
-//! | GET | `/repos/{repo}/pacman.conf` | [`published::pacman_conf`] |
-//! | GET | `/repos/{repo}/key.asc` | [`published::public_key`] |
+//! | GET, HEAD | `/repos/{repo}/{*path}` | [`published::tree`]: the published tree of every format (`dists/`, `dist/`, `repodata/`, `rpm/`, `pacman/`, `alpine/`, `freebsd/`), the keys (`key.asc`, `key.rsa.pub`) and the client configuration files (`config.repo`, `pacman.conf`, `alpine/repositories`, `freebsd/repo.conf`) |
 //! | GET | `/images/` | [`images::list`] (`?scope=mine\|shared\|public\|all`) |
 //! | POST | `/images/` | [`images::create`] (multipart `meta` + `file`; no body limit but ours) |
 //! | GET | `/images/{id}` | [`images::show`] |
@@ -96,26 +86,7 @@ pub fn router(depot: Depot, opts: HttpOptions) -> Router {
             "/repos/{repo}/packages/{file}",
             get(packages::download).delete(packages::remove),
         )
-        .route("/repos/{repo}/dists/{*path}", get(published::dists))
-        .route("/repos/{repo}/dist/{*path}", get(published::dists))
-        .route("/repos/{repo}/repodata/{*path}", get(published::repodata))
-        .route(
-            "/repos/{repo}/rpm/{dist}/{comp}/{*rest}",
-            get(published::rpm_tree),
-        )
-        .route(
-            "/repos/{repo}/pacman/{arch}/{file}",
-            get(published::pacman_tree),
-        )
-        .route("/repos/{repo}/alpine/{*path}", get(published::alpine_tree))
-        .route(
-            "/repos/{repo}/freebsd/{*path}",
-            get(published::freebsd_tree),
-        )
-        .route("/repos/{repo}/key.rsa.pub", get(published::rsa_public_key))
-        .route("/repos/{repo}/config.repo", get(published::repo_file))
-        .route("/repos/{repo}/pacman.conf", get(published::pacman_conf))
-        .route("/repos/{repo}/key.asc", get(published::public_key))
+        .route("/repos/{repo}/{*path}", get(published::tree))
         .fallback(no_route)
         .layer(
             ServiceBuilder::new()

@@ -40,15 +40,13 @@
 //! removal, a rebuild or a change of the repo's default placement renders
 //! every index. The state for that lives in the manifest (`state.apk`).
 
-use crate::apt::RenderCtx;
-use crate::{Depot, ServiceError};
-use depot_core::{Chunk, Format, Hashes, IndexRow, Manifest, ManifestFile, PlacementId, Repo};
+use crate::publisher::{At, Files, Publisher, RenderCx, Rendered, ServeCx};
+use crate::{Download, ServiceError};
+use async_trait::async_trait;
+use depot_core::{Chunk, Format, Hashes, IndexRow, ManifestFile, PlacementId, Repo};
 use depot_formats::apk as apk_fmt;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Bump when the layout or the state's meaning changes.
-const STATE_VERSION: u32 = 1;
 
 /// Architectures every published branch/repository has an index for.
 const DEFAULT_ARCHES: [&str; 2] = ["aarch64", "x86_64"];
@@ -63,33 +61,14 @@ pub struct ApkEntry {
     pub hashes: Hashes,
 }
 
+/// The apk publisher (see the module doc).
+pub(crate) struct Apk;
+
+/// What apk keeps between publishes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct ApkState {
-    v: u32,
-    removal_gen: i64,
-    last_placement: i64,
-    root: (String, String),
+pub(crate) struct ApkState {
     /// Branch/repository pairs published.
     views: BTreeSet<(String, String)>,
-}
-
-fn state_of(manifest: &Manifest) -> Option<ApkState> {
-    let s: ApkState = serde_json::from_value(manifest.state.get("apk")?.clone()).ok()?;
-    (s.v == STATE_VERSION).then_some(s)
-}
-
-fn set_state(manifest: &mut Manifest, state: &ApkState) {
-    if !manifest.state.is_object() {
-        manifest.state = serde_json::Value::Object(Default::default());
-    }
-    manifest.state["apk"] = serde_json::to_value(state).expect("state serializes");
-}
-
-fn root_of(repo: &Repo) -> (String, String) {
-    (
-        repo.settings.default_distribution.to_string(),
-        repo.settings.default_component.to_string(),
-    )
 }
 
 /// The directory of a branch/repository.
@@ -125,52 +104,103 @@ fn view_of(r: &IndexRow) -> (String, String) {
     (r.distribution.to_string(), r.component.to_string())
 }
 
-/// Renders the apk part of the next manifest on top of `manifest`.
-pub async fn render(
-    ctx: &mut RenderCtx<'_>,
-    depot: &Depot,
+#[async_trait]
+impl Publisher for Apk {
+    const NAME: &'static str = "apk";
+    const FORMAT: Format = Format::Apk;
+    const PREFIXES: &'static [&'static str] = &["alpine/"];
+    const STATE_VERSION: u32 = 1;
+    type State = ApkState;
+
+    /// Renders again the indexes of the branch/repository pairs the new
+    /// rows land in.
+    async fn append(
+        &self,
+        cx: &mut RenderCx<'_>,
+        repo: &Repo,
+        files: &mut Files,
+        _state: ApkState,
+        rows: Vec<IndexRow>,
+    ) -> Result<Rendered<ApkState>, ServiceError> {
+        let touched: BTreeSet<(String, String)> = rows.iter().map(view_of).collect();
+        let all = cx.rows(repo, Format::Apk, PlacementId(0)).await?;
+        render(cx, repo, files, &all, Some(touched))
+            .await
+            .map(Rendered::Done)
+    }
+
+    async fn full(
+        &self,
+        cx: &mut RenderCx<'_>,
+        repo: &Repo,
+        files: &mut Files,
+        rows: Vec<IndexRow>,
+    ) -> Result<ApkState, ServiceError> {
+        render(cx, repo, files, &rows, None).await
+    }
+
+    fn config_file(&self) -> Option<&'static str> {
+        Some("alpine/repositories")
+    }
+
+    /// An `/etc/apk/repositories` line for the tree of `at`, and the
+    /// command that trusts the key.
+    async fn client_config(
+        &self,
+        cx: &ServeCx<'_>,
+        base: &str,
+        at: &At,
+    ) -> Result<Option<String>, ServiceError> {
+        let name = &cx.repo.name;
+        let (dist, comp) = at.resolve(cx.repo);
+        let key_name = key_name(&cx.rsa_key().await?);
+        Ok(Some(format!(
+            "# Trust the repository key first:\n\
+             #   wget -O /etc/apk/keys/{key_name} {base}/repos/{name}/alpine/{key_name}\n\
+             {base}/repos/{name}/{}\n",
+            view_dir(dist, comp)
+        )))
+    }
+
+    /// The public key, as `alpine/{keyname}.rsa.pub` (what users put in
+    /// `/etc/apk/keys/`).
+    async fn serve_extra(
+        &self,
+        cx: &ServeCx<'_>,
+        path: &str,
+    ) -> Result<Option<Download>, ServiceError> {
+        let Some(file) = path
+            .strip_prefix("alpine/")
+            .filter(|f| !f.contains('/') && f.ends_with(".rsa.pub"))
+        else {
+            return Ok(None);
+        };
+        let key = cx.rsa_key().await?;
+        if file != key_name(&key) {
+            return Ok(None);
+        }
+        cx.bytes(
+            bytes::Bytes::from(key.public_key_pem().to_string()),
+            "application/x-pem-file",
+        )
+        .map(Some)
+    }
+}
+
+/// Renders the indexes of `render` (every view when `None`) from `rows`,
+/// all of the repo's apk placements.
+async fn render(
+    ctx: &mut RenderCx<'_>,
     repo: &Repo,
-    mut manifest: Manifest,
-) -> Result<Manifest, ServiceError> {
-    let prev = state_of(&manifest)
-        .filter(|s| s.removal_gen == repo.removal_gen && s.root == root_of(repo));
-    let (mut state, touched) = match prev {
-        Some(state) => {
-            let new = ctx
-                .meta
-                .index_rows(repo.id, Format::Apk, PlacementId(state.last_placement))
-                .await?;
-            if new.is_empty() {
-                return Ok(manifest);
-            }
-            let touched: BTreeSet<(String, String)> = new.iter().map(view_of).collect();
-            (state, Some(touched))
-        }
-        None => (
-            ApkState {
-                v: STATE_VERSION,
-                removal_gen: repo.removal_gen,
-                root: root_of(repo),
-                ..ApkState::default()
-            },
-            None,
-        ),
-    };
-    let rows = ctx
-        .meta
-        .index_rows(repo.id, Format::Apk, PlacementId(0))
-        .await?;
-    let parsed = parse_rows(&rows)?;
+    files: &mut Files,
+    rows: &[IndexRow],
+    render: Option<BTreeSet<(String, String)>>,
+) -> Result<ApkState, ServiceError> {
+    let parsed = parse_rows(rows)?;
     let views: BTreeSet<(String, String)> = parsed.iter().map(|r| view_of(r.row)).collect();
-    let render: BTreeSet<(String, String)> = match touched {
-        Some(t) => t,
-        None => {
-            manifest.files.retain(|p, _| !p.starts_with("alpine/"));
-            views.clone()
-        }
-    };
+    let render = render.unwrap_or_else(|| views.clone());
     if !render.is_empty() {
-        let key = depot.rsa_key().await?;
+        let key = ctx.rsa_key().await?;
         for (branch, repository) in &render {
             let in_view: Vec<&Row<'_>> = parsed
                 .iter()
@@ -178,27 +208,15 @@ pub async fn render(
                     r.row.distribution.as_str() == branch && r.row.component.as_str() == repository
                 })
                 .collect();
-            render_view(
-                ctx,
-                &mut manifest,
-                &key,
-                &repo.name,
-                branch,
-                repository,
-                &in_view,
-            )
-            .await?;
+            render_view(ctx, files, &key, &repo.name, branch, repository, &in_view).await?;
         }
     }
-    state.views = views;
-    state.last_placement = rows.iter().map(|r| r.placement_id.0).max().unwrap_or(0);
-    set_state(&mut manifest, &state);
-    Ok(manifest)
+    Ok(ApkState { views })
 }
 
 async fn render_view(
-    ctx: &mut RenderCtx<'_>,
-    manifest: &mut Manifest,
+    ctx: &mut RenderCx<'_>,
+    files: &mut Files,
     key: &depot_sign::RsaKey,
     repo: &depot_core::RepoName,
     branch: &str,
@@ -207,7 +225,7 @@ async fn render_view(
 ) -> Result<(), ServiceError> {
     let dir = view_dir(branch, repository);
     let prefix = format!("{dir}/");
-    manifest.files.retain(|p, _| !p.starts_with(&prefix));
+    files.retain(|p, _| !p.starts_with(&prefix));
     let mut arches: BTreeSet<&str> = DEFAULT_ARCHES.into_iter().collect();
     arches.extend(
         rows.iter()
@@ -242,7 +260,7 @@ async fn render_view(
             text.push_str(&r.entry.block);
             text.push('\n');
             let file = apk_fmt::file_name(&r.row.name, &r.row.version);
-            manifest.files.insert(
+            files.insert(
                 format!("{arch_dir}/{file}"),
                 ManifestFile {
                     size: r.entry.size,
@@ -279,9 +297,7 @@ async fn render_view(
         .await
         .map_err(crate::error::join_error)?;
         let file = ctx.chunker.single(bytes::Bytes::from(bytes)).await?;
-        manifest
-            .files
-            .insert(format!("{arch_dir}/APKINDEX.tar.gz"), file);
+        files.insert(format!("{arch_dir}/APKINDEX.tar.gz"), file);
     }
     Ok(())
 }

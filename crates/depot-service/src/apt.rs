@@ -22,25 +22,22 @@
 //! manifest itself (`state.apt`), so any node can continue any publication.
 
 use crate::ServiceError;
-use crate::chunks::{Chunker, Pair};
+use crate::chunks::Pair;
+use crate::publisher::{Files, Publisher, RenderCx, Rendered, ServeCx};
+use async_trait::async_trait;
 use bytes::Bytes;
-use depot_core::meta::MetaStore;
-use depot_core::sign::PgpSigner;
-use depot_core::{Format, IndexRow, Manifest, ManifestFile, PlacementId, Repo, Timestamp};
+use depot_core::{Format, IndexRow, Manifest, ManifestFile, Publication, Repo};
 use depot_formats::apt::{ReleaseEntry, ReleaseMeta, render_release};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Bump when the layout or the state's meaning changes: older manifests are
-/// then rendered afresh instead of extended.
-const STATE_VERSION: u32 = 1;
+/// The apt publisher (see the module doc).
+pub(crate) struct Apt;
 
+/// What apt keeps between publishes: per distribution, its components
+/// and architectures.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AptState {
-    pub v: u32,
-    pub removal_gen: i64,
-    pub last_placement: i64,
-    /// Per distribution: its components and architectures.
     pub dists: BTreeMap<String, DistState>,
 }
 
@@ -50,52 +47,137 @@ pub struct DistState {
     pub architectures: BTreeSet<String>,
 }
 
-pub struct RenderCtx<'a> {
-    pub meta: &'a dyn MetaStore,
-    pub chunker: Chunker<'a>,
-    pub signer: &'a dyn PgpSigner,
-    pub origin: &'a str,
-    pub now: Timestamp,
-}
+#[async_trait]
+impl Publisher for Apt {
+    const NAME: &'static str = "apt";
+    const FORMAT: Format = Format::Deb;
+    const PREFIXES: &'static [&'static str] = &["dists/"];
+    const STATE_VERSION: u32 = 1;
+    type State = AptState;
 
-fn index_dir(dist: &str, comp: &str, arch: &str) -> String {
-    format!("dists/{dist}/{comp}/binary-{arch}")
-}
-
-fn prev_state(prev: &Manifest) -> Option<AptState> {
-    let s: AptState = serde_json::from_value(prev.state.get("apt")?.clone()).ok()?;
-    (s.v == STATE_VERSION).then_some(s)
-}
-
-/// Renders the apt part of `repo`'s next manifest, extending `prev` when
-/// only appends happened since. Files of other formats in `prev` are kept.
-pub async fn render(
-    ctx: &mut RenderCtx<'_>,
-    repo: &Repo,
-    prev: Option<&Manifest>,
-) -> Result<Manifest, ServiceError> {
-    if let Some(prev) = prev
-        && let Some(state) = prev_state(prev)
-        && state.removal_gen == repo.removal_gen
-    {
-        let rows = ctx
-            .meta
-            .index_rows(repo.id, Format::Deb, PlacementId(state.last_placement))
-            .await?;
-        if rows.is_empty() {
-            return Ok(prev.clone());
-        }
+    /// Appends when every new row lands in an index that exists (its
+    /// distribution, component and architecture are published).
+    async fn append(
+        &self,
+        cx: &mut RenderCx<'_>,
+        repo: &Repo,
+        files: &mut Files,
+        state: AptState,
+        rows: Vec<IndexRow>,
+    ) -> Result<Rendered<AptState>, ServiceError> {
         let fits = rows.iter().all(|r| {
             state.dists.get(r.distribution.as_str()).is_some_and(|d| {
                 d.components.contains(r.component.as_str())
                     && (r.arch == "all" || d.architectures.contains(&r.arch))
             })
         });
-        if fits {
-            return append(ctx, repo, prev, state, &rows).await;
+        if !fits {
+            return Ok(Rendered::NeedsFull);
+        }
+        append(cx, repo, files, &state, &rows).await?;
+        Ok(Rendered::Done(state))
+    }
+
+    async fn full(
+        &self,
+        cx: &mut RenderCx<'_>,
+        repo: &Repo,
+        files: &mut Files,
+        rows: Vec<IndexRow>,
+    ) -> Result<AptState, ServiceError> {
+        full(cx, repo, files, &rows).await
+    }
+
+    /// The `dist/` alias of `dists/`, and `by-hash/` files of the current
+    /// publication and of those still in their grace period.
+    async fn serve_extra(
+        &self,
+        cx: &ServeCx<'_>,
+        path: &str,
+    ) -> Result<Option<crate::Download>, ServiceError> {
+        let path = match path.strip_prefix("dist/") {
+            Some(rest) => std::borrow::Cow::Owned(format!("dists/{rest}")),
+            None if path.starts_with("dists/") => std::borrow::Cow::Borrowed(path),
+            None => return Ok(None),
+        };
+        if let Some(current) = &cx.current {
+            if let Some(f) = current.manifest.files.get(path.as_ref()) {
+                return cx.file(f, crate::tree::content_type(&path)).map(Some);
+            }
+        } else {
+            return Ok(None);
+        }
+        let Some((dir, kind, hex)) = parse_by_hash(&path) else {
+            return Ok(None);
+        };
+        // by-hash names carry no extension: the directory's content type.
+        let content_type = crate::tree::content_type(dir);
+        if let Some(f) = cx
+            .current
+            .as_deref()
+            .and_then(|p| find_by_hash(p, dir, kind, hex))
+        {
+            return cx.file(f, content_type).map(Some);
+        }
+        for p in cx.recent_publications().await? {
+            if let Some(f) = find_by_hash(&p, dir, kind, hex) {
+                return cx.file(f, content_type).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// A publication made by a process that does not serve (the CLI) lacks
+    /// the slow index files; the server that serves it completes them.
+    fn before_serve(&self, cx: &ServeCx<'_>, path: &str) {
+        if (path.starts_with("dists/") || path.starts_with("dist/"))
+            && path.ends_with("Release")
+            && cx
+                .current
+                .as_ref()
+                .is_some_and(|p| !missing_xz(&p.manifest).is_empty())
+        {
+            cx.schedule_xz();
         }
     }
-    full(ctx, repo, prev).await
+
+    fn is_immutable(&self, path: &str) -> bool {
+        (path.starts_with("dists/") || path.starts_with("dist/")) && path.contains("/by-hash/")
+    }
+}
+
+/// `dir/by-hash/TYPE/hex` → (dir, TYPE, hex).
+fn parse_by_hash(path: &str) -> Option<(&str, &str, &str)> {
+    let (dir, rest) = path.split_once("/by-hash/")?;
+    let (kind, hex) = rest.split_once('/')?;
+    (!hex.contains('/')).then_some((dir, kind, hex))
+}
+
+fn find_by_hash<'p>(
+    p: &'p Publication,
+    dir: &str,
+    kind: &str,
+    hex: &str,
+) -> Option<&'p ManifestFile> {
+    let prefix = format!("{dir}/");
+    p.manifest.files.iter().find_map(|(path, f)| {
+        let name = path.strip_prefix(&prefix)?;
+        if name.contains('/') {
+            return None;
+        }
+        let matches = match kind {
+            "MD5Sum" => f.hashes.md5 == hex,
+            "SHA1" => f.hashes.sha1 == hex,
+            "SHA256" => f.hashes.sha256.hex() == hex,
+            "SHA512" => f.hashes.sha512 == hex,
+            _ => false,
+        };
+        matches.then_some(f)
+    })
+}
+
+fn index_dir(dist: &str, comp: &str, arch: &str) -> String {
+    format!("dists/{dist}/{comp}/binary-{arch}")
 }
 
 fn entry_bytes<'r>(rows: impl Iterator<Item = &'r IndexRow>) -> Bytes {
@@ -117,34 +199,12 @@ fn rows_for<'r>(
 }
 
 async fn full(
-    ctx: &mut RenderCtx<'_>,
+    ctx: &mut RenderCx<'_>,
     repo: &Repo,
-    prev: Option<&Manifest>,
-) -> Result<Manifest, ServiceError> {
-    let rows = ctx
-        .meta
-        .index_rows(repo.id, Format::Deb, PlacementId(0))
-        .await?;
-    let mut manifest = Manifest {
-        files: prev
-            .map(|p| {
-                p.files
-                    .iter()
-                    .filter(|(k, _)| !k.starts_with("dists/"))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        state: prev
-            .map(|p| p.state.clone())
-            .unwrap_or(serde_json::Value::Object(Default::default())),
-    };
-    let mut state = AptState {
-        v: STATE_VERSION,
-        removal_gen: repo.removal_gen,
-        last_placement: rows.iter().map(|r| r.placement_id.0).max().unwrap_or(0),
-        dists: BTreeMap::new(),
-    };
+    files: &mut Files,
+    rows: &[IndexRow],
+) -> Result<AptState, ServiceError> {
+    let mut state = AptState::default();
     let mut by_dist: BTreeMap<&str, BTreeMap<&str, Vec<&IndexRow>>> = BTreeMap::new();
     // The default placement is always published, empty or not, so that
     // `apt-get update` works on a repository before its first upload.
@@ -153,7 +213,7 @@ async fn full(
         .or_default()
         .entry(repo.settings.default_component.as_str())
         .or_default();
-    for r in &rows {
+    for r in rows {
         by_dist
             .entry(r.distribution.as_str())
             .or_default()
@@ -183,26 +243,24 @@ async fn full(
                     .chunker
                     .append(None, entry_bytes(rows_for(crows, arch)))
                     .await?;
-                insert_pair(&mut manifest, &index_dir(dist, comp, arch), pair);
+                insert_pair(files, &index_dir(dist, comp, arch), pair);
             }
         }
         state.dists.insert(dist.to_string(), ds);
     }
     for dist in state.dists.keys() {
-        release(ctx, repo, &mut manifest, dist, &state.dists[dist]).await?;
+        release(ctx, repo, files, dist, &state.dists[dist]).await?;
     }
-    set_state(&mut manifest, &state);
-    Ok(manifest)
+    Ok(state)
 }
 
 async fn append(
-    ctx: &mut RenderCtx<'_>,
+    ctx: &mut RenderCx<'_>,
     repo: &Repo,
-    prev: &Manifest,
-    mut state: AptState,
+    files: &mut Files,
+    state: &AptState,
     rows: &[IndexRow],
-) -> Result<Manifest, ServiceError> {
-    let mut manifest = prev.clone();
+) -> Result<(), ServiceError> {
     let mut by_index: BTreeMap<(&str, &str), Vec<&IndexRow>> = BTreeMap::new();
     for r in rows {
         by_index
@@ -219,8 +277,8 @@ async fn append(
             }
             let dir = index_dir(dist, comp, arch);
             let prev_pair = match (
-                manifest.files.get(&format!("{dir}/Packages")),
-                manifest.files.get(&format!("{dir}/Packages.gz")),
+                files.get(&format!("{dir}/Packages")),
+                files.get(&format!("{dir}/Packages.gz")),
             ) {
                 (Some(p), Some(g)) => Some(Pair {
                     plain: p.clone(),
@@ -229,27 +287,21 @@ async fn append(
                 _ => None,
             };
             let pair = ctx.chunker.append(prev_pair.as_ref(), delta).await?;
-            insert_pair(&mut manifest, &dir, pair);
+            insert_pair(files, &dir, pair);
         }
         touched.insert(*dist);
     }
-    state.last_placement = rows
-        .iter()
-        .map(|r| r.placement_id.0)
-        .max()
-        .unwrap_or(state.last_placement);
     for dist in touched {
-        release(ctx, repo, &mut manifest, dist, &state.dists[dist]).await?;
+        release(ctx, repo, files, dist, &state.dists[dist]).await?;
     }
-    set_state(&mut manifest, &state);
-    Ok(manifest)
+    Ok(())
 }
 
-fn insert_pair(manifest: &mut Manifest, dir: &str, pair: Pair) {
-    manifest.files.insert(format!("{dir}/Packages"), pair.plain);
-    manifest.files.insert(format!("{dir}/Packages.gz"), pair.gz);
+fn insert_pair(files: &mut Files, dir: &str, pair: Pair) {
+    files.insert(format!("{dir}/Packages"), pair.plain);
+    files.insert(format!("{dir}/Packages.gz"), pair.gz);
     // Stale now; [`add_xz`] brings it back.
-    manifest.files.remove(&format!("{dir}/Packages.xz"));
+    files.remove(&format!("{dir}/Packages.xz"));
 }
 
 /// Index directories of `manifest` whose `Packages.xz` is missing.
@@ -275,13 +327,13 @@ pub fn xz(data: &[u8]) -> Vec<u8> {
 /// `prev` with `Packages.xz` added beside every `Packages` that lacks one,
 /// and the Releases of those distributions re-signed. `None` when nothing
 /// was missing.
-pub async fn add_xz(
-    ctx: &mut RenderCtx<'_>,
+pub(crate) async fn add_xz(
+    ctx: &mut RenderCx<'_>,
     repo: &Repo,
     prev: &Manifest,
 ) -> Result<Option<Manifest>, ServiceError> {
     let dirs = missing_xz(prev);
-    let Some(state) = prev_state(prev) else {
+    let Some(state) = crate::publisher::state_of::<Apt>(prev).map(|e| e.body) else {
         return Ok(None);
     };
     if dirs.is_empty() {
@@ -306,31 +358,23 @@ pub async fn add_xz(
     }
     for dist in &touched {
         if let Some(ds) = state.dists.get(dist) {
-            release(ctx, repo, &mut manifest, dist, ds).await?;
+            release(ctx, repo, &mut manifest.files, dist, ds).await?;
         }
     }
     Ok(Some(manifest))
 }
 
-fn set_state(manifest: &mut Manifest, state: &AptState) {
-    if !manifest.state.is_object() {
-        manifest.state = serde_json::Value::Object(Default::default());
-    }
-    manifest.state["apt"] = serde_json::to_value(state).expect("state serializes");
-}
-
 /// Renders and signs `dists/{dist}/{Release,InRelease,Release.gpg}` over the
 /// index files of that distribution in `manifest`.
 async fn release(
-    ctx: &mut RenderCtx<'_>,
+    ctx: &mut RenderCx<'_>,
     repo: &Repo,
-    manifest: &mut Manifest,
+    files: &mut Files,
     dist: &str,
     ds: &DistState,
 ) -> Result<(), ServiceError> {
     let prefix = format!("dists/{dist}/");
-    let listed: Vec<(String, ManifestFile)> = manifest
-        .files
+    let listed: Vec<(String, ManifestFile)> = files
         .iter()
         .filter_map(|(path, f)| {
             let rel = path.strip_prefix(&prefix)?;
@@ -376,7 +420,22 @@ async fn release(
         ("Release.gpg", detached),
     ] {
         let f = ctx.chunker.single(Bytes::from(body)).await?;
-        manifest.files.insert(format!("{prefix}{name}"), f);
+        files.insert(format!("{prefix}{name}"), f);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn by_hash_paths() {
+        assert_eq!(
+            parse_by_hash("dists/s/main/binary-amd64/by-hash/SHA256/abc"),
+            Some(("dists/s/main/binary-amd64", "SHA256", "abc"))
+        );
+        assert_eq!(parse_by_hash("dists/s/main/binary-amd64/Packages"), None);
+        assert_eq!(parse_by_hash("dists/s/by-hash/SHA256/a/b"), None);
+    }
 }

@@ -29,14 +29,13 @@
 //! placements touch; a removal, a rebuild or a change of the default
 //! placement renders all of them (`state.freebsd` in the manifest).
 
-use crate::apt::RenderCtx;
-use crate::{Depot, ServiceError};
-use depot_core::{Chunk, Format, Hashes, IndexRow, Manifest, ManifestFile, PlacementId, Repo};
+use crate::ServiceError;
+use crate::publisher::{At, Files, Publisher, RenderCx, Rendered, ServeCx};
+use async_trait::async_trait;
+use depot_core::{Chunk, Format, Hashes, IndexRow, ManifestFile, PlacementId, Repo};
 use depot_formats::freebsd as fmt;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-
-const STATE_VERSION: u32 = 1;
 
 /// Architectures every OS version seen is published for.
 const DEFAULT_ARCHES: [&str; 2] = ["aarch64", "amd64"];
@@ -51,31 +50,16 @@ pub struct FreebsdEntry {
     pub hashes: Hashes,
 }
 
+/// The FreeBSD publisher (see the module doc).
+pub(crate) struct Freebsd;
+
+/// FreeBSD keeps nothing between publishes besides the engine's envelope
+/// (a publish renders whole every tree it touches).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct FreebsdState {
-    v: u32,
-    removal_gen: i64,
-    last_placement: i64,
-    root: (String, String),
-}
-
-fn state_of(manifest: &Manifest) -> Option<FreebsdState> {
-    let s: FreebsdState = serde_json::from_value(manifest.state.get("freebsd")?.clone()).ok()?;
-    (s.v == STATE_VERSION).then_some(s)
-}
-
-fn set_state(manifest: &mut Manifest, state: &FreebsdState) {
-    if !manifest.state.is_object() {
-        manifest.state = serde_json::Value::Object(Default::default());
-    }
-    manifest.state["freebsd"] = serde_json::to_value(state).expect("state serializes");
-}
+pub(crate) struct FreebsdState {}
 
 fn root_of(repo: &Repo) -> (String, String) {
-    (
-        repo.settings.default_distribution.to_string(),
-        repo.settings.default_component.to_string(),
-    )
+    crate::publisher::root_of(repo)
 }
 
 /// The tree of a placement: `freebsd/` for the repo's default placement,
@@ -93,36 +77,81 @@ struct Row<'r> {
     entry: FreebsdEntry,
 }
 
-/// Renders the FreeBSD part of the next manifest on top of `manifest`.
-pub async fn render(
-    ctx: &mut RenderCtx<'_>,
-    depot: &Depot,
+#[async_trait]
+impl Publisher for Freebsd {
+    const NAME: &'static str = "freebsd";
+    const FORMAT: Format = Format::Freebsd;
+    const PREFIXES: &'static [&'static str] = &["freebsd/"];
+    const STATE_VERSION: u32 = 1;
+    type State = FreebsdState;
+
+    /// Renders again the trees the new rows land in.
+    async fn append(
+        &self,
+        cx: &mut RenderCx<'_>,
+        repo: &Repo,
+        files: &mut Files,
+        _state: FreebsdState,
+        rows: Vec<IndexRow>,
+    ) -> Result<Rendered<FreebsdState>, ServiceError> {
+        let touched: BTreeSet<String> = rows
+            .iter()
+            .map(|r| tree_prefix(repo, r.distribution.as_str(), r.component.as_str()))
+            .collect();
+        let all = cx.rows(repo, Format::Freebsd, PlacementId(0)).await?;
+        render(cx, repo, files, &all, Some(touched)).await?;
+        Ok(Rendered::Done(FreebsdState {}))
+    }
+
+    async fn full(
+        &self,
+        cx: &mut RenderCx<'_>,
+        repo: &Repo,
+        files: &mut Files,
+        rows: Vec<IndexRow>,
+    ) -> Result<FreebsdState, ServiceError> {
+        render(cx, repo, files, &rows, None).await?;
+        Ok(FreebsdState {})
+    }
+
+    fn config_file(&self) -> Option<&'static str> {
+        Some("freebsd/repo.conf")
+    }
+
+    /// A pkg repository configuration (`/usr/local/etc/pkg/repos/{repo}.conf`)
+    /// for the tree of `at`, with the command that installs the key.
+    async fn client_config(
+        &self,
+        cx: &ServeCx<'_>,
+        base: &str,
+        at: &At,
+    ) -> Result<Option<String>, ServiceError> {
+        let name = &cx.repo.name;
+        let (dist, comp) = at.resolve(cx.repo);
+        let tree = tree_prefix(cx.repo, dist, comp);
+        let key = format!("/usr/local/etc/ssl/depot-{name}.pub");
+        Ok(Some(format!(
+            "# Install the repository key first:\n\
+             #   fetch -o {key} {base}/repos/{name}/key.rsa.pub\n\
+             {name}: {{\n\
+             \x20 url: \"{base}/repos/{name}/{tree}${{ABI}}\",\n\
+             \x20 signature_type: \"pubkey\",\n\
+             \x20 pubkey: \"{key}\",\n\
+             \x20 enabled: yes\n\
+             }}\n"
+        )))
+    }
+}
+
+/// Renders the trees of `render` (every tree when `None`) from `rows`, all
+/// of the repo's FreeBSD placements.
+async fn render(
+    ctx: &mut RenderCx<'_>,
     repo: &Repo,
-    mut manifest: Manifest,
-) -> Result<Manifest, ServiceError> {
-    let prev = state_of(&manifest)
-        .filter(|s| s.removal_gen == repo.removal_gen && s.root == root_of(repo));
-    let touched: Option<BTreeSet<String>> = match &prev {
-        Some(state) => {
-            let new = ctx
-                .meta
-                .index_rows(repo.id, Format::Freebsd, PlacementId(state.last_placement))
-                .await?;
-            if new.is_empty() {
-                return Ok(manifest);
-            }
-            Some(
-                new.iter()
-                    .map(|r| tree_prefix(repo, r.distribution.as_str(), r.component.as_str()))
-                    .collect(),
-            )
-        }
-        None => None,
-    };
-    let rows = ctx
-        .meta
-        .index_rows(repo.id, Format::Freebsd, PlacementId(0))
-        .await?;
+    files: &mut Files,
+    rows: &[IndexRow],
+    render: Option<BTreeSet<String>>,
+) -> Result<(), ServiceError> {
     let parsed: Vec<Row<'_>> = rows
         .iter()
         .map(|r| {
@@ -135,19 +164,14 @@ pub async fn render(
             Ok(Row { row: r, entry })
         })
         .collect::<Result<_, ServiceError>>()?;
-    let trees: BTreeSet<String> = parsed
-        .iter()
-        .map(|r| tree_prefix(repo, r.row.distribution.as_str(), r.row.component.as_str()))
-        .collect();
-    let render: BTreeSet<String> = match touched {
-        Some(t) => t,
-        None => {
-            manifest.files.retain(|p, _| !p.starts_with("freebsd/"));
-            trees
-        }
-    };
+    let render = render.unwrap_or_else(|| {
+        parsed
+            .iter()
+            .map(|r| tree_prefix(repo, r.row.distribution.as_str(), r.row.component.as_str()))
+            .collect()
+    });
     if !render.is_empty() {
-        let key = depot.rsa_key().await?;
+        let key = ctx.rsa_key().await?;
         for tree in &render {
             let in_tree: Vec<&Row<'_>> = parsed
                 .iter()
@@ -156,24 +180,15 @@ pub async fn render(
                         == *tree
                 })
                 .collect();
-            render_tree(ctx, &mut manifest, &key, tree, &in_tree).await?;
+            render_tree(ctx, files, &key, tree, &in_tree).await?;
         }
     }
-    set_state(
-        &mut manifest,
-        &FreebsdState {
-            v: STATE_VERSION,
-            removal_gen: repo.removal_gen,
-            last_placement: rows.iter().map(|r| r.placement_id.0).max().unwrap_or(0),
-            root: root_of(repo),
-        },
-    );
-    Ok(manifest)
+    Ok(())
 }
 
 async fn render_tree(
-    ctx: &mut RenderCtx<'_>,
-    manifest: &mut Manifest,
+    ctx: &mut RenderCx<'_>,
+    files: &mut Files,
     key: &depot_sign::RsaKey,
     tree: &str,
     rows: &[&Row<'_>],
@@ -185,7 +200,7 @@ async fn render_tree(
             .and_then(|rest| rest.split('/').next())
             .is_some_and(|abi| abi.contains(':'))
     };
-    manifest.files.retain(|p, _| !abi_dir(p));
+    files.retain(|p, _| !abi_dir(p));
     let mut abis: BTreeSet<String> = BTreeSet::new();
     for r in rows {
         let (os, arch) = fmt::split_abi(&r.entry.abi);
@@ -221,7 +236,7 @@ async fn render_tree(
             yaml.push_str(&r.entry.line);
             yaml.push('\n');
             let file = fmt::file_name(&r.row.name, &r.row.version);
-            manifest.files.insert(
+            files.insert(
                 format!("{dir}/All/{file}"),
                 ManifestFile {
                     size: r.entry.size,
@@ -255,26 +270,24 @@ async fn render_tree(
         })
         .await
         .map_err(crate::error::join_error)?;
-        let files = [
+        let archives = [
             ("packagesite", packagesite),
             ("data", data),
             ("meta", meta_txz),
         ];
-        for (name, bytes) in files {
+        for (name, bytes) in archives {
             let file = ctx.chunker.single(bytes::Bytes::from(bytes)).await?;
             if name != "meta" {
-                manifest
-                    .files
-                    .insert(format!("{dir}/{name}.pkg"), file.clone());
+                files.insert(format!("{dir}/{name}.pkg"), file.clone());
             }
-            manifest.files.insert(format!("{dir}/{name}.txz"), file);
+            files.insert(format!("{dir}/{name}.txz"), file);
         }
         let meta = ctx
             .chunker
             .single(bytes::Bytes::from(fmt::meta_conf()))
             .await?;
-        manifest.files.insert(format!("{dir}/meta"), meta.clone());
-        manifest.files.insert(format!("{dir}/meta.conf"), meta);
+        files.insert(format!("{dir}/meta"), meta.clone());
+        files.insert(format!("{dir}/meta.conf"), meta);
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ pub mod images;
 mod inspect;
 mod pacman;
 mod publish;
+mod publisher;
 mod rebuild;
 mod recorder;
 mod rpm;
@@ -32,13 +33,8 @@ pub use error::ServiceError;
 
 pub use gc::GcReport;
 pub use images::{ImageScope, ImageSpec};
+pub use publisher::At;
 pub use stores::{MigrationReport, StoreUrls, migrate, redact_url};
-
-/// True for a published path whose content never changes (apt `by-hash/`
-/// files, checksum-named rpm metadata): clients may cache it for good.
-pub fn is_immutable_path(path: &str) -> bool {
-    path.contains("/by-hash/") || rpm::is_checksum_named(path)
-}
 
 use bytes::Bytes;
 use depot_core::blob::{BlobError, BlobStore};
@@ -214,7 +210,8 @@ struct Inner {
     recorder: Arc<recorder::Recorder>,
     chunks: chunks::ChunkCache,
     publications: tree::PublicationCache,
-    pacman_names: pacman::NameCache,
+    /// Every format's publisher ([`publisher::publishers`]).
+    publishers: Vec<Box<dyn publisher::DynPublisher>>,
     /// The server RSA key, loaded or made on first use ([`Depot::rsa_key`]).
     rsa: tokio::sync::OnceCell<depot_sign::RsaKey>,
 }
@@ -248,7 +245,7 @@ impl Depot {
                 recorder: Arc::default(),
                 chunks: chunks::ChunkCache::default(),
                 publications: tree::PublicationCache::default(),
-                pacman_names: pacman::NameCache::default(),
+                publishers: publisher::publishers(),
                 rsa: tokio::sync::OnceCell::new(),
             }),
         })
@@ -795,19 +792,13 @@ impl Depot {
             .ok_or_else(|| {
                 ServiceError::NotFound(format!("package '{filename}' in repository '{repo}'"))
             })?;
-        let content_type = match p.format {
-            Format::Deb => "application/vnd.debian.binary-package",
-            Format::Rpm => "application/x-rpm",
-            Format::Pacman | Format::Apk | Format::Freebsd => "application/octet-stream",
-            Format::File => "application/octet-stream",
-        };
         download::package(
             &self.inner.blobs,
             r.settings.download,
             &p.hashes.sha256,
             p.size,
             range,
-            content_type,
+            package_content_type(p.format),
         )
         .await
     }
@@ -824,93 +815,7 @@ impl Depot {
         }
     }
 
-    // ---- published tree ------------------------------------------------------
-
-    /// A file of the repo's current publication, by path relative to the repo
-    /// root (`dists/stable/InRelease`, `.../by-hash/SHA256/<hex>`).
-    pub async fn published_file(
-        &self,
-        repo: &RepoName,
-        path: &str,
-        range: Option<Range<u64>>,
-    ) -> Result<Download, ServiceError> {
-        let r = self.repo(repo).await?;
-        tree::published_file(self, &r, path, range).await
-    }
-
-    /// A `pacman.conf` section for the repo's pacman database at the given
-    /// placement (the repo's default when `None`), with `base` (for example
-    /// `http://host:8080`) as the server's external address.
-    pub async fn pacman_conf(
-        &self,
-        name: &RepoName,
-        base: &str,
-        distribution: Option<&PlacementName>,
-        component: Option<&PlacementName>,
-    ) -> Result<String, ServiceError> {
-        let repo = self.repo(name).await?;
-        let dist = distribution.unwrap_or(&repo.settings.default_distribution);
-        let comp = component.unwrap_or(&repo.settings.default_component);
-        let db = pacman::db_name(&repo, dist.as_str(), comp.as_str());
-        Ok(format!(
-            "# Trust the repository key first:\n\
-             #   curl -o depot.asc {base}/repos/{name}/key.asc\n\
-             #   pacman-key --add depot.asc && pacman-key --lsign-key {fpr}\n\
-             [{db}]\n\
-             SigLevel = Required\n\
-             Server = {base}/repos/{name}/pacman/$arch\n",
-            fpr = self.inner.signer.fingerprint(),
-        ))
-    }
-
-    /// A file of the repo's pacman tree for `arch`
-    /// (`/repos/{repo}/pacman/{arch}/{file}`): a database or its signature
-    /// from the current publication, else a pacman package by file name, or
-    /// the signature of one (`{package}.sig`). Packages are served under
-    /// every architecture, as pacman fetches them beside the database.
-    pub async fn pacman_file(
-        &self,
-        repo: &RepoName,
-        arch: &str,
-        file: &FileName,
-        range: Option<Range<u64>>,
-    ) -> Result<Download, ServiceError> {
-        let r = self.repo(repo).await?;
-        let path = format!("pacman/{arch}/{file}");
-        match tree::published_file(self, &r, &path, range.clone()).await {
-            Err(ServiceError::NotFound(_)) => {}
-            other => return other,
-        }
-        let not_found = || ServiceError::NotFound(format!("'{path}' in repository '{repo}'"));
-        let (target, is_sig) = match file.as_str().strip_suffix(".sig") {
-            Some(t) => (FileName::new(t).map_err(|_| not_found())?, true),
-            None => (file.clone(), false),
-        };
-        let p = self
-            .inner
-            .meta
-            .get_package(r.id, &target)
-            .await?
-            .filter(|p| p.format == Format::Pacman)
-            .ok_or_else(not_found)?;
-        if is_sig {
-            let sig = pacman::PackageSig::of_fields(&p.fields).ok_or_else(not_found)?;
-            return tree::bytes_download(
-                Bytes::from(sig.bytes),
-                range,
-                "application/pgp-signature",
-            );
-        }
-        download::package(
-            &self.inner.blobs,
-            r.settings.download,
-            &p.hashes.sha256,
-            p.size,
-            range,
-            "application/octet-stream",
-        )
-        .await
-    }
+    // ---- keys ------------------------------------------------------------------
 
     /// The server RSA key that signs Alpine and FreeBSD indexes: loaded
     /// from the MetaStore, or generated ([`ServiceConfig::rsa_key_bits`])
@@ -935,138 +840,7 @@ impl Depot {
         Ok((apk::key_name(&key), key.public_key_pem().to_string()))
     }
 
-    /// A file of the repo's Alpine tree (`/repos/{repo}/alpine/{path}`):
-    /// the public key as `{keyname}.rsa.pub`, an `APKINDEX.tar.gz`, or a
-    /// package as `{branch}/{repository}/{arch}/{P}-{V}.apk`.
-    pub async fn alpine_file(
-        &self,
-        repo: &RepoName,
-        path: &RelPath,
-        range: Option<Range<u64>>,
-    ) -> Result<Download, ServiceError> {
-        let r = self.repo(repo).await?;
-        let path = path.as_str();
-        if !path.contains('/') && path.ends_with(".rsa.pub") {
-            let key = self.rsa_key().await?;
-            if path != apk::key_name(&key) {
-                return Err(ServiceError::NotFound(format!(
-                    "key '{path}' in repository '{repo}' (the key is {})",
-                    apk::key_name(&key)
-                )));
-            }
-            return tree::bytes_download(
-                Bytes::from(key.public_key_pem().to_string()),
-                range,
-                "application/x-pem-file",
-            );
-        }
-        tree::published_file(self, &r, &format!("alpine/{path}"), range).await
-    }
-
-    /// An `/etc/apk/repositories` line and the commands that trust the
-    /// key, for the repo's Alpine tree at the given placement (the repo's
-    /// default when `None`), with `base` (for example `http://host:8080`)
-    /// as the server's external address.
-    pub async fn apk_repositories(
-        &self,
-        name: &RepoName,
-        base: &str,
-        distribution: Option<&PlacementName>,
-        component: Option<&PlacementName>,
-    ) -> Result<String, ServiceError> {
-        let repo = self.repo(name).await?;
-        let dist = distribution.unwrap_or(&repo.settings.default_distribution);
-        let comp = component.unwrap_or(&repo.settings.default_component);
-        let (key_name, _) = self.rsa_public_key(name).await?;
-        Ok(format!(
-            "# Trust the repository key first:\n\
-             #   wget -O /etc/apk/keys/{key_name} {base}/repos/{name}/alpine/{key_name}\n\
-             {base}/repos/{name}/{}\n",
-            apk::view_dir(dist.as_str(), comp.as_str())
-        ))
-    }
-
-    /// A file of the repo's FreeBSD trees (`/repos/{repo}/freebsd/{path}`):
-    /// `{ABI}/meta.conf`, `{ABI}/packagesite.pkg`, `{ABI}/All/{file}`, ...
-    /// for the default placement, `{dist}/{comp}/{ABI}/...` for others.
-    pub async fn freebsd_file(
-        &self,
-        repo: &RepoName,
-        path: &RelPath,
-        range: Option<Range<u64>>,
-    ) -> Result<Download, ServiceError> {
-        let r = self.repo(repo).await?;
-        tree::published_file(self, &r, &format!("freebsd/{}", path.as_str()), range).await
-    }
-
-    /// A pkg repository configuration (`/usr/local/etc/pkg/repos/{repo}.conf`)
-    /// for the repo's FreeBSD tree at the given placement (the repo's
-    /// default when `None`), with the command that installs the key.
-    pub async fn pkg_repo_conf(
-        &self,
-        name: &RepoName,
-        base: &str,
-        distribution: Option<&PlacementName>,
-        component: Option<&PlacementName>,
-    ) -> Result<String, ServiceError> {
-        let repo = self.repo(name).await?;
-        let dist = distribution.unwrap_or(&repo.settings.default_distribution);
-        let comp = component.unwrap_or(&repo.settings.default_component);
-        let tree = freebsd::tree_prefix(&repo, dist.as_str(), comp.as_str());
-        let key = format!("/usr/local/etc/ssl/depot-{name}.pub");
-        Ok(format!(
-            "# Install the repository key first:\n\
-             #   fetch -o {key} {base}/repos/{name}/key.rsa.pub\n\
-             {name}: {{\n\
-             \x20 url: \"{base}/repos/{name}/{tree}${{ABI}}\",\n\
-             \x20 signature_type: \"pubkey\",\n\
-             \x20 pubkey: \"{key}\",\n\
-             \x20 enabled: yes\n\
-             }}\n"
-        ))
-    }
-
     /// The public key that signs the repo's indexes, ASCII-armored.
-    /// A dnf/yum `.repo` file for the rpm tree of `repo` at the given
-    /// placement (the repo's default when `None`), with `base` (for example
-    /// `http://host:8080`) as the server's external address.
-    pub async fn rpm_repo_file(
-        &self,
-        name: &RepoName,
-        base: &str,
-        distribution: Option<&PlacementName>,
-        component: Option<&PlacementName>,
-    ) -> Result<String, ServiceError> {
-        let repo = self.repo(name).await?;
-        let dist = distribution.unwrap_or(&repo.settings.default_distribution);
-        let comp = component.unwrap_or(&repo.settings.default_component);
-        let tree = rpm::tree_prefix(&repo, dist.as_str(), comp.as_str());
-        let (id, baseurl) = if tree.is_empty() {
-            (name.to_string(), format!("{base}/repos/{name}"))
-        } else {
-            (
-                format!("{name}-{dist}-{comp}"),
-                format!("{base}/repos/{name}/{}", tree.trim_end_matches('/')),
-            )
-        };
-        let title = if repo.settings.description.is_empty() {
-            format!("depot repository {name}")
-        } else {
-            repo.settings.description.replace(['\n', '\r'], " ")
-        };
-        Ok(format!(
-            "[{id}]\n\
-             name={title}\n\
-             baseurl={baseurl}\n\
-             enabled=1\n\
-             # repomd.xml is signed, and it pins the SHA-256 of every package\n\
-             repo_gpgcheck=1\n\
-             # depot does not sign the packages themselves\n\
-             gpgcheck=0\n\
-             gpgkey={base}/repos/{name}/key.asc\n"
-        ))
-    }
-
     pub async fn public_key_armored(&self, repo: &RepoName) -> Result<String, ServiceError> {
         self.repo(repo).await?;
         Ok(self.inner.signer.public_key_armored())
@@ -1175,6 +949,16 @@ async fn load_or_create_key(
     };
     PgpKey::from_armored_secret(&armored)
         .map_err(|e| ServiceError::Internal(format!("the stored signing key is unusable: {e}")))
+}
+
+/// The content type a package of `format` is downloaded with.
+pub(crate) fn package_content_type(format: Format) -> &'static str {
+    match format {
+        Format::Deb => "application/vnd.debian.binary-package",
+        Format::Rpm => "application/x-rpm",
+        Format::Pacman | Format::Apk | Format::Freebsd => "application/octet-stream",
+        Format::File => "application/octet-stream",
+    }
 }
 
 /// Where an upload goes: the options, else the repo's defaults.

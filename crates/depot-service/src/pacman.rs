@@ -43,18 +43,16 @@
 //! node) reads the names from that tar once. The rest of the state lives
 //! in the manifest (`state.pacman`).
 
-use crate::ServiceError;
-use crate::apt::RenderCtx;
+use crate::publisher::{At, Files, Publisher, RenderCx, Rendered, ServeCx};
+use crate::{Download, ServiceError};
+use async_trait::async_trait;
 use bytes::Bytes;
-use depot_core::{Chunk, Format, IndexRow, Manifest, PlacementId, Repo, Sha256};
+use depot_core::{Chunk, Format, IndexRow, Repo, Sha256};
 use depot_formats::pacman::db;
 use depot_formats::pacman::version::vercmp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-
-/// Bump when the layout or the state's meaning changes.
-const STATE_VERSION: u32 = 1;
 
 /// Architectures every repository publishes, packages or not.
 const DEFAULT_ARCHES: [&str; 1] = ["x86_64"];
@@ -70,14 +68,18 @@ pub struct PacmanEntry {
     pub mtime: u64,
 }
 
+/// The pacman publisher (see the module doc). It keeps the names each
+/// published database lists, to decide whether a package is new there
+/// without reading the database back.
+#[derive(Default)]
+pub(crate) struct Pacman {
+    names: NameCache,
+}
+
+/// What pacman keeps between publishes. (The engine keeps the default
+/// placement it was rendered for, which names the databases.)
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct PacmanState {
-    v: u32,
-    removal_gen: i64,
-    last_placement: i64,
-    /// The repo's default placement when this was rendered: it names the
-    /// databases.
-    root: (String, String),
+pub(crate) struct PacmanState {
     /// Every database published.
     dbs: BTreeSet<String>,
     /// The architectures every database is published for.
@@ -130,25 +132,6 @@ pub fn db_name(repo: &Repo, dist: &str, comp: &str) -> String {
     }
 }
 
-fn root_of(repo: &Repo) -> (String, String) {
-    (
-        repo.settings.default_distribution.to_string(),
-        repo.settings.default_component.to_string(),
-    )
-}
-
-fn state_of(manifest: &Manifest) -> Option<PacmanState> {
-    let s: PacmanState = serde_json::from_value(manifest.state.get("pacman")?.clone()).ok()?;
-    (s.v == STATE_VERSION).then_some(s)
-}
-
-fn set_state(manifest: &mut Manifest, state: &PacmanState) {
-    if !manifest.state.is_object() {
-        manifest.state = serde_json::Value::Object(Default::default());
-    }
-    manifest.state["pacman"] = serde_json::to_value(state).expect("state serializes");
-}
-
 fn dir_of(arch: &str) -> String {
     format!("pacman/{arch}")
 }
@@ -182,42 +165,120 @@ fn in_arch(r: &Row<'_>, arch: &str) -> bool {
     r.row.arch == arch || r.row.arch == "any"
 }
 
-/// Renders the pacman part of the next manifest on top of `manifest` (the
-/// previous publication with the other formats already rendered).
-pub async fn render(
-    ctx: &mut RenderCtx<'_>,
-    repo: &Repo,
-    manifest: Manifest,
-    names: &NameCache,
-) -> Result<Manifest, ServiceError> {
-    if let Some(state) = state_of(&manifest)
-        && state.removal_gen == repo.removal_gen
-        && state.root == root_of(repo)
-    {
-        let rows = ctx
-            .meta
-            .index_rows(repo.id, Format::Pacman, PlacementId(state.last_placement))
-            .await?;
-        if rows.is_empty() {
-            return Ok(manifest);
-        }
+#[async_trait]
+impl Publisher for Pacman {
+    const NAME: &'static str = "pacman";
+    const FORMAT: Format = Format::Pacman;
+    const PREFIXES: &'static [&'static str] = &["pacman/"];
+    const STATE_VERSION: u32 = 1;
+    type State = PacmanState;
+
+    /// Appends when every new package is a new name in each database it
+    /// goes to, for architectures already published.
+    async fn append(
+        &self,
+        cx: &mut RenderCx<'_>,
+        repo: &Repo,
+        files: &mut Files,
+        state: PacmanState,
+        rows: Vec<IndexRow>,
+    ) -> Result<Rendered<PacmanState>, ServiceError> {
         let parsed = parse_rows(repo, &rows)?;
         if parsed
             .iter()
             .all(|r| r.row.arch == "any" || state.arches.contains(&r.row.arch))
-            && let Some(plan) = append_plan(ctx, &manifest, &state, &parsed, names).await?
+            && let Some(plan) = append_plan(cx, files, &state, &parsed, &self.names).await?
         {
-            return append(ctx, manifest, state, &parsed, plan, names).await;
+            return append(cx, files, state, &parsed, plan, &self.names)
+                .await
+                .map(Rendered::Done);
         }
+        Ok(Rendered::NeedsFull)
     }
-    full(ctx, repo, manifest, names).await
+
+    async fn full(
+        &self,
+        cx: &mut RenderCx<'_>,
+        repo: &Repo,
+        files: &mut Files,
+        rows: Vec<IndexRow>,
+    ) -> Result<PacmanState, ServiceError> {
+        full(cx, repo, files, &rows, &self.names).await
+    }
+
+    fn config_file(&self) -> Option<&'static str> {
+        Some("pacman.conf")
+    }
+
+    /// A `pacman.conf` section for the database of `at`
+    /// (`SigLevel = Required`), with the commands that trust the key.
+    async fn client_config(
+        &self,
+        cx: &ServeCx<'_>,
+        base: &str,
+        at: &At,
+    ) -> Result<Option<String>, ServiceError> {
+        let repo = cx.repo;
+        let name = &repo.name;
+        let (dist, comp) = at.resolve(repo);
+        let db = db_name(repo, dist, comp);
+        Ok(Some(format!(
+            "# Trust the repository key first:\n\
+             #   curl -o depot.asc {base}/repos/{name}/key.asc\n\
+             #   pacman-key --add depot.asc && pacman-key --lsign-key {fpr}\n\
+             [{db}]\n\
+             SigLevel = Required\n\
+             Server = {base}/repos/{name}/pacman/$arch\n",
+            fpr = cx.pgp_fingerprint(),
+        )))
+    }
+
+    /// A pacman package by file name beside the databases
+    /// (`pacman/{arch}/{file}`: pacman fetches packages from the database's
+    /// `Server`, so they are served under every architecture), or the
+    /// signature of one (`{file}.sig`).
+    async fn serve_extra(
+        &self,
+        cx: &ServeCx<'_>,
+        path: &str,
+    ) -> Result<Option<Download>, ServiceError> {
+        let Some((_arch, file)) = path
+            .strip_prefix("pacman/")
+            .and_then(|rest| rest.split_once('/'))
+            .filter(|(arch, file)| !arch.is_empty() && !file.contains('/'))
+        else {
+            return Ok(None);
+        };
+        let (target, is_sig) = match file.strip_suffix(".sig") {
+            Some(t) => (t, true),
+            None => (file, false),
+        };
+        let Some(p) = cx
+            .package(target)
+            .await?
+            .filter(|p| p.format == Format::Pacman)
+        else {
+            return Ok(None);
+        };
+        if is_sig {
+            return match PackageSig::of_fields(&p.fields) {
+                Some(sig) => cx
+                    .bytes(Bytes::from(sig.bytes), "application/pgp-signature")
+                    .map(Some),
+                None => Ok(None),
+            };
+        }
+        cx.package_download(&p, "application/octet-stream")
+            .await
+            .map(Some)
+    }
 }
 
 /// The (db, arch) files the new rows go to, when all of them are new names
 /// there; `None` when a full render is needed.
 async fn append_plan<'r>(
-    ctx: &mut RenderCtx<'_>,
-    manifest: &Manifest,
+    ctx: &mut RenderCx<'_>,
+    files: &Files,
     state: &PacmanState,
     rows: &[Row<'r>],
     names: &NameCache,
@@ -243,7 +304,7 @@ async fn append_plan<'r>(
             continue;
         }
         let path = format!("{}/{dbn}.db.tar", dir_of(arch));
-        let Some(file) = manifest.files.get(&path) else {
+        let Some(file) = files.get(&path) else {
             return Ok(None);
         };
         let listed = match names.get(&file.hashes.sha256) {
@@ -268,16 +329,16 @@ async fn append_plan<'r>(
 }
 
 async fn append(
-    ctx: &mut RenderCtx<'_>,
-    mut manifest: Manifest,
+    ctx: &mut RenderCx<'_>,
+    files: &mut Files,
     mut state: PacmanState,
     rows: &[Row<'_>],
     plan: BTreeMap<(String, String), Vec<usize>>,
     names: &NameCache,
-) -> Result<Manifest, ServiceError> {
+) -> Result<PacmanState, ServiceError> {
     for ((dbn, arch), idx) in plan {
         let new: Vec<&Row<'_>> = idx.iter().map(|&i| &rows[i]).collect();
-        write_db(ctx, &mut manifest, &arch, &dbn, &new, true, names).await?;
+        write_db(ctx, files, &arch, &dbn, &new, true, names).await?;
     }
     for r in rows {
         state.dbs.insert(r.db.clone());
@@ -287,41 +348,23 @@ async fn append(
         .dbs
         .iter()
         .flat_map(|d| state.arches.iter().map(move |a| (d.clone(), a.clone())))
-        .filter(|(d, a)| {
-            !manifest
-                .files
-                .contains_key(&format!("{}/{d}.db", dir_of(a)))
-        })
+        .filter(|(d, a)| !files.contains_key(&format!("{}/{d}.db", dir_of(a))))
         .collect();
     for (dbn, arch) in missing {
-        write_db(ctx, &mut manifest, &arch, &dbn, &[], false, names).await?;
+        write_db(ctx, files, &arch, &dbn, &[], false, names).await?;
     }
-    if let Some(last) = rows.iter().map(|r| r.row.placement_id.0).max() {
-        state.last_placement = state.last_placement.max(last);
-    }
-    set_state(&mut manifest, &state);
-    Ok(manifest)
+    Ok(state)
 }
 
 async fn full(
-    ctx: &mut RenderCtx<'_>,
+    ctx: &mut RenderCx<'_>,
     repo: &Repo,
-    mut manifest: Manifest,
+    files: &mut Files,
+    rows: &[IndexRow],
     names: &NameCache,
-) -> Result<Manifest, ServiceError> {
-    let rows = ctx
-        .meta
-        .index_rows(repo.id, Format::Pacman, PlacementId(0))
-        .await?;
-    let parsed = parse_rows(repo, &rows)?;
-    manifest
-        .files
-        .retain(|path, _| !path.starts_with("pacman/"));
+) -> Result<PacmanState, ServiceError> {
+    let parsed = parse_rows(repo, rows)?;
     let mut state = PacmanState {
-        v: STATE_VERSION,
-        removal_gen: repo.removal_gen,
-        last_placement: rows.iter().map(|r| r.placement_id.0).max().unwrap_or(0),
-        root: root_of(repo),
         dbs: BTreeSet::new(),
         arches: DEFAULT_ARCHES.iter().map(|a| a.to_string()).collect(),
     };
@@ -355,11 +398,10 @@ async fn full(
             }
             let mut winners: Vec<&Row<'_>> = best.into_values().collect();
             winners.sort_by_key(|r| r.row.placement_id);
-            write_db(ctx, &mut manifest, arch, dbn, &winners, false, names).await?;
+            write_db(ctx, files, arch, dbn, &winners, false, names).await?;
         }
     }
-    set_state(&mut manifest, &state);
-    Ok(manifest)
+    Ok(state)
 }
 
 /// Body chunks of a file made of [body…, footer].
@@ -375,8 +417,8 @@ fn body_of(chunks: &[Chunk]) -> Vec<Chunk> {
 /// then hashes, signs, and moves the cached names of the previous database
 /// tar (when cached) to the new one.
 async fn write_db(
-    ctx: &mut RenderCtx<'_>,
-    manifest: &mut Manifest,
+    ctx: &mut RenderCx<'_>,
+    files: &mut Files,
     arch: &str,
     dbn: &str,
     rows: &[&Row<'_>],
@@ -384,8 +426,7 @@ async fn write_db(
     names: &NameCache,
 ) -> Result<(), ServiceError> {
     let dir = dir_of(arch);
-    let prev_digest = manifest
-        .files
+    let prev_digest = files
         .get(&format!("{dir}/{dbn}.db.tar"))
         .map(|f| f.hashes.sha256);
     let mut db_names_digest = None;
@@ -393,11 +434,7 @@ async fn write_db(
         let kind = if files_db { "files" } else { "db" };
         let plain_path = format!("{dir}/{dbn}.{kind}.tar");
         let gz_path = format!("{dir}/{dbn}.{kind}");
-        let (plain_body, gz_body) = match (
-            extend,
-            manifest.files.get(&plain_path),
-            manifest.files.get(&gz_path),
-        ) {
+        let (plain_body, gz_body) = match (extend, files.get(&plain_path), files.get(&gz_path)) {
             (true, Some(p), Some(g)) if p.chunks.len() == g.chunks.len() => {
                 (body_of(&p.chunks), body_of(&g.chunks))
             }
@@ -433,15 +470,11 @@ async fn write_db(
         if !files_db {
             db_names_digest = Some(plain.hashes.sha256);
         }
-        manifest.files.insert(plain_path, plain);
-        manifest
-            .files
-            .insert(format!("{gz_path}.tar.gz.sig"), sig.clone());
-        manifest.files.insert(format!("{gz_path}.sig"), sig);
-        manifest
-            .files
-            .insert(format!("{gz_path}.tar.gz"), gz.clone());
-        manifest.files.insert(gz_path, gz);
+        files.insert(plain_path, plain);
+        files.insert(format!("{gz_path}.tar.gz.sig"), sig.clone());
+        files.insert(format!("{gz_path}.sig"), sig);
+        files.insert(format!("{gz_path}.tar.gz"), gz.clone());
+        files.insert(gz_path, gz);
     }
     // The previous names, unless the previous database's are not cached
     // (then the next publish reads them from the tar).

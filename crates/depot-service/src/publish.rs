@@ -16,10 +16,8 @@
 //!   The lease only saves work; a publisher that waited [`LEASE_WAIT`] in
 //!   vain publishes without it.
 
-use crate::apt::{self, RenderCtx};
-use crate::chunks::Chunker;
+use crate::apt;
 use crate::{Depot, ServiceError};
-use crate::{pacman, rpm};
 use depot_core::meta::MetaError;
 use depot_core::{RepoId, RepoName, Revision, Timestamp};
 use std::collections::HashMap;
@@ -114,14 +112,15 @@ impl Depot {
             let started = std::time::Instant::now();
             // Read before any publisher reads its rows (see below).
             let high_water = meta.max_placement_id(repo.id).await?;
-            let mut ctx = self.render_ctx(now);
-            let manifest = apt::render(&mut ctx, &repo, prev.as_ref().map(|p| &p.manifest)).await?;
-            let manifest = rpm::render(&mut ctx, &repo, manifest).await?;
-            let manifest =
-                pacman::render(&mut ctx, &repo, manifest, &self.inner.pacman_names).await?;
-            let manifest = crate::apk::render(&mut ctx, self, &repo, manifest).await?;
-            let manifest = crate::freebsd::render(&mut ctx, self, &repo, manifest).await?;
-            let manifest = raise_watermarks(manifest, high_water);
+            let mut ctx = self.render_cx(now);
+            let manifest = self
+                .render_all(
+                    &mut ctx,
+                    &repo,
+                    prev.as_ref().map(|p| &p.manifest),
+                    high_water,
+                )
+                .await?;
             ctx.chunker.flush(&manifest).await?;
             let rendered = std::time::Instant::now();
             let expected = pointer.map(|p| p.0);
@@ -150,28 +149,6 @@ impl Depot {
     }
 }
 
-/// Raises every format's `last_placement` watermark to `high_water`: each
-/// publisher has rendered all of its rows up to there (it read them after
-/// `high_water` was read, and those placements were committed by then), so
-/// the next publish asks only for what is newer. Without this the watermark
-/// of a format the repo does not use (debs in an rpm-only repo) never
-/// moves, and every publish walks all of the repo's placements to find none.
-fn raise_watermarks(
-    mut manifest: depot_core::Manifest,
-    high_water: depot_core::PlacementId,
-) -> depot_core::Manifest {
-    if let Some(states) = manifest.state.as_object_mut() {
-        for state in states.values_mut() {
-            if let Some(last) = state.get_mut("last_placement")
-                && last.as_i64().is_some_and(|l| l < high_water.0)
-            {
-                *last = serde_json::Value::from(high_water.0);
-            }
-        }
-    }
-    manifest
-}
-
 impl Depot {
     /// Deletes the repo's publications that left their grace period, at most
     /// once a minute per repo. Failures are logged: the next prune retries.
@@ -193,16 +170,6 @@ impl Depot {
             .await
         {
             tracing::warn!(repo = %repo.name, error = %e, "pruning old publications failed");
-        }
-    }
-
-    fn render_ctx(&self, now: Timestamp) -> RenderCtx<'_> {
-        RenderCtx {
-            meta: self.inner.meta.as_ref(),
-            chunker: Chunker::new(self.inner.blobs.as_ref(), &self.inner.chunks),
-            signer: &self.inner.signer,
-            origin: &self.inner.config.origin,
-            now,
         }
     }
 
@@ -317,7 +284,7 @@ impl Depot {
         };
         let prev = self.publication(id).await?;
         let now = Timestamp::now();
-        let mut ctx = self.render_ctx(now);
+        let mut ctx = self.render_cx(now);
         let Some(manifest) = apt::add_xz(&mut ctx, &repo, &prev.manifest).await? else {
             return Ok(());
         };

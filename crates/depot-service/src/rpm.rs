@@ -30,26 +30,24 @@
 //! repo's default placement) renders everything afresh. The state for that
 //! decision lives in the manifest (`state.rpm`), as for apt.
 
-use crate::ServiceError;
-use crate::apt::RenderCtx;
+use crate::publisher::{At, Files, Publisher, RenderCx, Rendered, ServeCx};
+use crate::{Download, ServiceError};
+use async_trait::async_trait;
 use bytes::Bytes;
-use depot_core::{Chunk, Format, IndexRow, Manifest, PlacementId, Repo};
+use depot_core::{Chunk, Format, IndexRow, Repo};
 use depot_formats::rpm::Fragments;
 use depot_formats::rpm::repodata::{self, RepomdData};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Bump when the layout or the state's meaning changes.
-const STATE_VERSION: u32 = 1;
+/// The rpm publisher (see the module doc).
+pub(crate) struct Rpm;
 
+/// What rpm keeps between publishes. (The engine keeps the default
+/// placement it was rendered for, which decides which tree sits at the
+/// root.)
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct RpmState {
-    v: u32,
-    removal_gen: i64,
-    last_placement: i64,
-    /// The repo's default placement when this was rendered: it decides
-    /// which tree sits at the root.
-    root: (String, String),
+pub(crate) struct RpmState {
     /// Per tree prefix.
     trees: BTreeMap<String, TreeState>,
 }
@@ -116,76 +114,129 @@ pub fn tree_prefix(repo: &Repo, dist: &str, comp: &str) -> String {
     }
 }
 
-fn root_of(repo: &Repo) -> (String, String) {
-    (
-        repo.settings.default_distribution.to_string(),
-        repo.settings.default_component.to_string(),
-    )
-}
+#[async_trait]
+impl Publisher for Rpm {
+    const NAME: &'static str = "rpm";
+    const FORMAT: Format = Format::Rpm;
+    const PREFIXES: &'static [&'static str] = &["repodata/", "rpm/"];
+    const STATE_VERSION: u32 = 1;
+    type State = RpmState;
 
-fn state_of(manifest: &Manifest) -> Option<RpmState> {
-    let s: RpmState = serde_json::from_value(manifest.state.get("rpm")?.clone()).ok()?;
-    (s.v == STATE_VERSION).then_some(s)
-}
-
-fn set_state(manifest: &mut Manifest, state: &RpmState) {
-    if !manifest.state.is_object() {
-        manifest.state = serde_json::Value::Object(Default::default());
+    async fn append(
+        &self,
+        cx: &mut RenderCx<'_>,
+        repo: &Repo,
+        files: &mut Files,
+        state: RpmState,
+        rows: Vec<IndexRow>,
+    ) -> Result<Rendered<RpmState>, ServiceError> {
+        apply(cx, repo, files, state, &rows, false)
+            .await
+            .map(Rendered::Done)
     }
-    manifest.state["rpm"] = serde_json::to_value(state).expect("state serializes");
-}
 
-/// Renders the rpm part of the next manifest on top of `manifest` (the
-/// previous publication with the other formats already rendered), extending
-/// it when only appends happened since.
-pub async fn render(
-    ctx: &mut RenderCtx<'_>,
-    repo: &Repo,
-    manifest: Manifest,
-) -> Result<Manifest, ServiceError> {
-    if let Some(state) = state_of(&manifest)
-        && state.removal_gen == repo.removal_gen
-        && state.root == root_of(repo)
-    {
-        let rows = ctx
-            .meta
-            .index_rows(repo.id, Format::Rpm, PlacementId(state.last_placement))
-            .await?;
-        if rows.is_empty() {
-            return Ok(manifest);
+    /// The default tree is always published, so `dnf makecache` works on a
+    /// repository before its first rpm.
+    async fn full(
+        &self,
+        cx: &mut RenderCx<'_>,
+        repo: &Repo,
+        files: &mut Files,
+        rows: Vec<IndexRow>,
+    ) -> Result<RpmState, ServiceError> {
+        apply(cx, repo, files, RpmState::default(), &rows, true).await
+    }
+
+    fn config_file(&self) -> Option<&'static str> {
+        Some("config.repo")
+    }
+
+    /// A dnf/yum `.repo` file for the tree at `at`.
+    async fn client_config(
+        &self,
+        cx: &ServeCx<'_>,
+        base: &str,
+        at: &At,
+    ) -> Result<Option<String>, ServiceError> {
+        let repo = cx.repo;
+        let name = &repo.name;
+        let (dist, comp) = at.resolve(repo);
+        let tree = tree_prefix(repo, dist, comp);
+        let (id, baseurl) = if tree.is_empty() {
+            (name.to_string(), format!("{base}/repos/{name}"))
+        } else {
+            (
+                format!("{name}-{dist}-{comp}"),
+                format!("{base}/repos/{name}/{}", tree.trim_end_matches('/')),
+            )
+        };
+        let title = if repo.settings.description.is_empty() {
+            format!("depot repository {name}")
+        } else {
+            repo.settings.description.replace(['\n', '\r'], " ")
+        };
+        Ok(Some(format!(
+            "[{id}]\n\
+             name={title}\n\
+             baseurl={baseurl}\n\
+             enabled=1\n\
+             # repomd.xml is signed, and it pins the SHA-256 of every package\n\
+             repo_gpgcheck=1\n\
+             # depot does not sign the packages themselves\n\
+             gpgcheck=0\n\
+             gpgkey={base}/repos/{name}/key.asc\n"
+        )))
+    }
+
+    /// Packages under every tree's `packages/` (the `location href` of
+    /// every tree is `packages/{file}`; the default tree's is the REST
+    /// download route), and checksum-named metadata of publications still
+    /// in their grace period (a dnf that read the previous `repomd.xml`
+    /// fetches that generation).
+    async fn serve_extra(
+        &self,
+        cx: &ServeCx<'_>,
+        path: &str,
+    ) -> Result<Option<Download>, ServiceError> {
+        if let Some(rest) = path.strip_prefix("rpm/") {
+            let mut parts = rest.splitn(4, '/');
+            if let (Some(_dist), Some(_comp), Some("packages"), Some(file)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            {
+                return match cx.package(file).await? {
+                    Some(p) => cx
+                        .package_download(&p, crate::package_content_type(p.format))
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                };
+            }
         }
-        return apply(ctx, repo, manifest, state, &rows, false).await;
+        if self.is_immutable(path) {
+            for p in cx.recent_publications().await? {
+                if let Some(f) = p.manifest.files.get(path) {
+                    return cx.file(f, crate::tree::content_type(path)).map(Some);
+                }
+            }
+        }
+        Ok(None)
     }
-    let rows = ctx
-        .meta
-        .index_rows(repo.id, Format::Rpm, PlacementId(0))
-        .await?;
-    let mut manifest = manifest;
-    manifest
-        .files
-        .retain(|path, _| !(path.starts_with("repodata/") || path.starts_with("rpm/")));
-    let state = RpmState {
-        v: STATE_VERSION,
-        removal_gen: repo.removal_gen,
-        last_placement: 0,
-        root: root_of(repo),
-        trees: BTreeMap::new(),
-    };
-    // The default tree is always published, so `dnf makecache` works on a
-    // repository before its first rpm.
-    apply(ctx, repo, manifest, state, &rows, true).await
+
+    fn is_immutable(&self, path: &str) -> bool {
+        (path.starts_with("repodata/") || path.starts_with("rpm/")) && is_checksum_named(path)
+    }
 }
 
 /// Appends `rows` to the trees they belong to and re-renders those trees
 /// (and the root tree when `with_root`).
 async fn apply(
-    ctx: &mut RenderCtx<'_>,
+    ctx: &mut RenderCx<'_>,
     repo: &Repo,
-    mut manifest: Manifest,
+    files: &mut Files,
     mut state: RpmState,
     rows: &[IndexRow],
     with_root: bool,
-) -> Result<Manifest, ServiceError> {
+) -> Result<RpmState, ServiceError> {
     let mut by_tree: BTreeMap<String, Vec<&IndexRow>> = BTreeMap::new();
     if with_root {
         by_tree.insert(String::new(), Vec::new());
@@ -202,14 +253,10 @@ async fn apply(
     }
     for (tree, trows) in &by_tree {
         let prev = state.trees.get(tree).cloned().unwrap_or_default();
-        let next = render_tree(ctx, repo, &mut manifest, tree, &prev, trows).await?;
+        let next = render_tree(ctx, repo, files, tree, &prev, trows).await?;
         state.trees.insert(tree.clone(), next);
     }
-    if let Some(last) = rows.iter().map(|r| r.placement_id.0).max() {
-        state.last_placement = state.last_placement.max(last);
-    }
-    set_state(&mut manifest, &state);
-    Ok(manifest)
+    Ok(state)
 }
 
 fn parse_fragments(row: &IndexRow) -> Result<Fragments, ServiceError> {
@@ -232,9 +279,9 @@ fn body_of(chunks: &[Chunk]) -> Vec<Chunk> {
 /// Appends `rows` to one tree: new body chunks, header and footer, hashes,
 /// `repomd.xml` and its signature.
 async fn render_tree(
-    ctx: &mut RenderCtx<'_>,
+    ctx: &mut RenderCx<'_>,
     repo: &Repo,
-    manifest: &mut Manifest,
+    files: &mut Files,
     tree: &str,
     prev: &TreeState,
     rows: &[&IndexRow],
@@ -267,8 +314,8 @@ async fn render_tree(
         let plain_path = format!("{dir}/{}.xml", kind.name());
         let prev_gz_path = prev.gz.get(kind.name());
         let (plain_body, gz_body) = match (
-            manifest.files.get(&plain_path),
-            prev_gz_path.and_then(|p| manifest.files.get(p)),
+            files.get(&plain_path),
+            prev_gz_path.and_then(|p| files.get(p)),
         ) {
             (Some(p), Some(g)) if p.chunks.len() == g.chunks.len() && prev.count > 0 => {
                 (body_of(&p.chunks), body_of(&g.chunks))
@@ -308,11 +355,11 @@ async fn render_tree(
             timestamp: ctx.now.0.max(0) as u64,
         });
         if let Some(old) = prev_gz_path {
-            manifest.files.remove(old);
+            files.remove(old);
         }
         let gz_path = format!("{tree}{href}");
-        manifest.files.insert(gz_path.clone(), gz);
-        manifest.files.insert(plain_path, plain);
+        files.insert(gz_path.clone(), gz);
+        files.insert(plain_path, plain);
         next.gz.insert(kind.name().to_string(), gz_path);
     }
     let text = repodata::repomd(repo.revision.0.max(0) as u64, &data);
@@ -322,8 +369,8 @@ async fn render_tree(
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     let repomd = ctx.chunker.single(Bytes::from(text)).await?;
     let asc = ctx.chunker.single(Bytes::from(signature)).await?;
-    manifest.files.insert(format!("{dir}/repomd.xml"), repomd);
-    manifest.files.insert(format!("{dir}/repomd.xml.asc"), asc);
+    files.insert(format!("{dir}/repomd.xml"), repomd);
+    files.insert(format!("{dir}/repomd.xml.asc"), asc);
     Ok(next)
 }
 

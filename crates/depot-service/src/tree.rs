@@ -1,21 +1,35 @@
-//! Serving the published tree. Every request resolves through the repo's
-//! published pointer of that moment, so a reader sees one whole publication,
-//! never a mix of two. `by-hash/` paths also resolve through the
-//! publications still in their grace period, so a client that read an older
-//! Release can finish its update.
+//! Serving the published tree: the one path every stock client's request
+//! takes. A path of the tree is, in this order:
+//!
+//! 1. a file of the repo's current publication (its manifest);
+//! 2. else whatever a publisher serves beside it
+//!    ([`crate::publisher::Publisher::serve_extra`]: pacman packages and
+//!    their signatures, the apk key, apt's `dist/` alias and `by-hash/`,
+//!    rpm packages under a tree's `packages/`, files of publications still
+//!    in their grace period for a client mid-update);
+//! 3. else not found.
+//!
+//! The keys (`key.asc`, `key.rsa.pub`) and each format's client
+//! configuration file (`config.repo`, `pacman.conf`, `alpine/repositories`,
+//! `freebsd/repo.conf`) are the tree's text files ([`Depot::tree_text`]).
+//!
+//! Every request resolves through the repo's published pointer of that
+//! moment, so a reader sees one whole publication, never a mix of two.
 
+use crate::publisher::{At, ServeCx};
 use crate::{Depot, Download, ServiceError};
 use bytes::Bytes;
 use depot_core::blob::BlobStore;
-use depot_core::{ManifestFile, Publication, PublicationId, Repo, Sha256, Timestamp};
+use depot_core::{ManifestFile, Publication, PublicationId, RepoName, Sha256};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-/// How many recent publications a `by-hash` miss searches: a client
-/// mid-update is at most a few publications behind.
-const RECENT_FOR_BY_HASH: u32 = 32;
+/// How many recent publications a miss searches (`by-hash/`,
+/// checksum-named repodata): a client mid-update is at most a few
+/// publications behind.
+pub(crate) const RECENT_PUBLICATIONS: u32 = 32;
 
 /// Publications are immutable, so caching them by id is always correct.
 const MAX_CACHED: usize = 64;
@@ -75,88 +89,156 @@ pub fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// `dir/by-hash/TYPE/hex` → (dir, TYPE, hex).
-fn parse_by_hash(path: &str) -> Option<(&str, &str, &str)> {
-    let (dir, rest) = path.split_once("/by-hash/")?;
-    let (kind, hex) = rest.split_once('/')?;
-    (!hex.contains('/')).then_some((dir, kind, hex))
-}
+/// The tree's files that are text made on request rather than files of a
+/// publication: the keys (the client configuration files are the
+/// publishers').
+const KEY_ASC: &str = "key.asc";
+const KEY_RSA: &str = "key.rsa.pub";
 
-fn find_by_hash<'p>(
-    p: &'p Publication,
-    dir: &str,
-    kind: &str,
-    hex: &str,
-) -> Option<&'p ManifestFile> {
-    let prefix = format!("{dir}/");
-    p.manifest.files.iter().find_map(|(path, f)| {
-        let name = path.strip_prefix(&prefix)?;
-        if name.contains('/') {
-            return None;
-        }
-        let matches = match kind {
-            "MD5Sum" => f.hashes.md5 == hex,
-            "SHA1" => f.hashes.sha1 == hex,
-            "SHA256" => f.hashes.sha256.hex() == hex,
-            "SHA512" => f.hashes.sha512 == hex,
-            _ => false,
+impl Depot {
+    /// A file of the repo's published tree, by path relative to the repo
+    /// root (`dists/stable/InRelease`, `pacman/x86_64/hello-1-1-any.pkg.tar.zst`,
+    /// `.../by-hash/SHA256/<hex>`): see the module doc for the order.
+    pub async fn published_file(
+        &self,
+        repo: &RepoName,
+        path: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<Download, ServiceError> {
+        self.published_file_as(repo, path, range, None).await
+    }
+
+    /// [`Depot::published_file`] for a client that sent `accept` (its
+    /// `Accept` header), for formats whose indexes come in several
+    /// representations.
+    pub async fn published_file_as(
+        &self,
+        repo: &RepoName,
+        path: &str,
+        range: Option<Range<u64>>,
+        accept: Option<&str>,
+    ) -> Result<Download, ServiceError> {
+        let r = self.repo(repo).await?;
+        let current = match self.inner.meta.published_pointer(r.id).await? {
+            Some((id, _)) => Some(self.publication(id).await?),
+            None => None,
         };
-        matches.then_some(f)
-    })
-}
-
-pub(crate) async fn published_file(
-    depot: &Depot,
-    repo: &Repo,
-    path: &str,
-    range: Option<Range<u64>>,
-) -> Result<Download, ServiceError> {
-    let not_found = || ServiceError::NotFound(format!("'{path}' in repository '{}'", repo.name));
-    let Some((id, _)) = depot.inner.meta.published_pointer(repo.id).await? else {
-        return Err(not_found());
-    };
-    let current = depot.publication(id).await?;
-    // A publication made by a process that does not serve (the CLI) lacks
-    // the slow index files; the server that serves it completes them.
-    if path.ends_with("Release") && !crate::apt::missing_xz(&current.manifest).is_empty() {
-        depot.schedule_xz(repo);
-    }
-    if let Some(f) = current.manifest.files.get(path) {
-        return chunked_download(depot.inner.blobs.clone(), f, range, content_type(path));
-    }
-    let grace = depot.inner.config.publication_grace.as_secs() as i64;
-    let since = Timestamp(Timestamp::now().0 - grace);
-    if crate::rpm::is_checksum_named(path) {
-        // A dnf that read the previous repomd.xml fetches that generation.
-        for p in depot
-            .inner
-            .meta
-            .recent_publications(repo.id, since, RECENT_FOR_BY_HASH)
-            .await?
-        {
-            if let Some(f) = p.manifest.files.get(path) {
-                return chunked_download(depot.inner.blobs.clone(), f, range, content_type(path));
+        let cx = ServeCx {
+            depot: self,
+            repo: &r,
+            current,
+            range,
+            accept: accept.map(str::to_string),
+        };
+        for p in self.inner.publishers.iter() {
+            p.before_serve(&cx, path);
+        }
+        if let Some(f) = cx.current.as_ref().and_then(|c| c.manifest.files.get(path)) {
+            return cx.file(f, content_type(path));
+        }
+        for p in self.inner.publishers.iter() {
+            if let Some(d) = p.serve_extra(&cx, path).await? {
+                return Ok(d);
             }
         }
-        return Err(not_found());
+        Err(ServiceError::NotFound(format!(
+            "'{path}' in repository '{repo}'"
+        )))
     }
-    let Some((dir, kind, hex)) = parse_by_hash(path) else {
-        return Err(not_found());
-    };
-    if let Some(f) = find_by_hash(&current, dir, kind, hex) {
-        return chunked_download(depot.inner.blobs.clone(), f, range, content_type(dir));
+
+    /// True for a path of the tree that [`Depot::tree_text`] answers.
+    pub fn is_text_path(&self, path: &str) -> bool {
+        path == KEY_ASC
+            || path == KEY_RSA
+            || self
+                .inner
+                .publishers
+                .iter()
+                .any(|p| p.config_file() == Some(path))
     }
-    for p in depot
-        .inner
-        .meta
-        .recent_publications(repo.id, since, RECENT_FOR_BY_HASH)
-        .await?
-    {
-        if let Some(f) = find_by_hash(&p, dir, kind, hex) {
-            return chunked_download(depot.inner.blobs.clone(), f, range, content_type(dir));
+
+    /// True for a published path whose content never changes (apt
+    /// `by-hash/` files, checksum-named rpm metadata): clients may cache it
+    /// for good.
+    pub fn is_immutable_path(&self, path: &str) -> bool {
+        self.inner.publishers.iter().any(|p| p.is_immutable(path))
+    }
+
+    /// A text file of the tree ([`Depot::is_text_path`]) and its content
+    /// type: a key, or a format's client configuration for the placement
+    /// `at`, with `base` (`http://host:8080`) as the server's external
+    /// address.
+    pub async fn tree_text(
+        &self,
+        repo: &RepoName,
+        path: &str,
+        base: &str,
+        at: &At,
+    ) -> Result<(&'static str, String), ServiceError> {
+        let r = self.repo(repo).await?;
+        match path {
+            KEY_ASC => {
+                return Ok((
+                    "application/pgp-keys",
+                    depot_core::sign::PgpSigner::public_key_armored(&self.inner.signer),
+                ));
+            }
+            KEY_RSA => {
+                let key = self.rsa_key().await?;
+                return Ok(("application/x-pem-file", key.public_key_pem().to_string()));
+            }
+            _ => {}
         }
+        let not_found = || ServiceError::NotFound(format!("'{path}' in repository '{repo}'"));
+        let p = self
+            .inner
+            .publishers
+            .iter()
+            .find(|p| p.config_file() == Some(path))
+            .ok_or_else(not_found)?;
+        let cx = ServeCx {
+            depot: self,
+            repo: &r,
+            current: None,
+            range: None,
+            accept: None,
+        };
+        let text = p
+            .client_config(&cx, base, at)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(("text/plain; charset=utf-8", text))
     }
-    Err(not_found())
+
+    /// The client configuration of `format` for the repo's tree at `at`
+    /// (`None` for a format without one).
+    pub async fn client_config(
+        &self,
+        repo: &RepoName,
+        format: depot_core::Format,
+        base: &str,
+        at: &At,
+    ) -> Result<Option<String>, ServiceError> {
+        let r = self.repo(repo).await?;
+        let cx = ServeCx {
+            depot: self,
+            repo: &r,
+            current: None,
+            range: None,
+            accept: None,
+        };
+        for p in self
+            .inner
+            .publishers
+            .iter()
+            .filter(|p| p.format() == format)
+        {
+            if let Some(text) = p.client_config(&cx, base, at).await? {
+                return Ok(Some(text));
+            }
+        }
+        Ok(None)
+    }
 }
 
 fn clamp(range: Option<Range<u64>>, size: u64) -> Result<Range<u64>, ServiceError> {
@@ -171,7 +253,7 @@ fn clamp(range: Option<Range<u64>>, size: u64) -> Result<Range<u64>, ServiceErro
 
 /// Streams `range` of a file made of chunks, reading only the chunks it
 /// overlaps.
-fn chunked_download(
+pub(crate) fn chunked_download(
     blobs: Arc<dyn BlobStore>,
     f: &ManifestFile,
     range: Option<Range<u64>>,
@@ -284,16 +366,6 @@ pub(crate) async fn blob_download(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn by_hash_paths() {
-        assert_eq!(
-            parse_by_hash("dists/s/main/binary-amd64/by-hash/SHA256/abc"),
-            Some(("dists/s/main/binary-amd64", "SHA256", "abc"))
-        );
-        assert_eq!(parse_by_hash("dists/s/main/binary-amd64/Packages"), None);
-        assert_eq!(parse_by_hash("dists/s/by-hash/SHA256/a/b"), None);
-    }
 
     #[test]
     fn content_types() {

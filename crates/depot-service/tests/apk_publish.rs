@@ -9,7 +9,7 @@
 //! no RSA key for repositories without Alpine packages, and bad packages
 //! refused without changing anything.
 
-use depot_core::{FileName, PlacementName, RelPath, RepoName, RepoSettings};
+use depot_core::{FileName, Format, PlacementName, RepoName, RepoSettings};
 use depot_formats::apk;
 use depot_service::{Depot, ServiceConfig, ServiceError, UploadOptions};
 use depot_testkit::{ApkBuilder, DebBuilder, apk_bomb};
@@ -56,7 +56,7 @@ async fn upload(depot: &Depot, r: &str, b: &ApkBuilder, placement: Option<(&str,
 
 async fn alpine(depot: &Depot, r: &str, path: &str) -> Result<Vec<u8>, ServiceError> {
     let d = depot
-        .alpine_file(&repo(r), &RelPath::new(path).unwrap(), None)
+        .published_file(&repo(r), &format!("alpine/{path}"), None)
         .await?;
     Ok(d.bytes().await.unwrap())
 }
@@ -244,14 +244,14 @@ async fn indexes_are_signed_and_list_what_apk_checks() {
     let x86_again = verified_index(&depot, "alp", "v3.20/main/x86_64").await;
     assert_eq!(x86_again, x86);
     // The repositories line names the branch and repository.
+    let at = depot_service::At {
+        distribution: Some(PlacementName::new("v3.20").unwrap()),
+        component: None,
+    };
     let line = depot
-        .apk_repositories(
-            &repo("alp"),
-            "http://h:1",
-            Some(&PlacementName::new("v3.20").unwrap()),
-            None,
-        )
+        .client_config(&repo("alp"), Format::Apk, "http://h:1", &at)
         .await
+        .unwrap()
         .unwrap();
     assert!(
         line.contains("\nhttp://h:1/repos/alp/alpine/v3.20/main\n"),

@@ -10,7 +10,7 @@
 //! placements in their own tree, the repo.conf text, and bad packages
 //! refused without changing anything.
 
-use depot_core::{FileName, PlacementName, RelPath, RepoName, RepoSettings};
+use depot_core::{FileName, PlacementName, RepoName, RepoSettings};
 use depot_formats::freebsd;
 use depot_service::{Depot, ServiceConfig, ServiceError, UploadOptions};
 use depot_testkit::{Compression, FreebsdBuilder};
@@ -49,7 +49,7 @@ async fn upload_as(
 
 async fn fetch(depot: &Depot, path: &str) -> Result<Vec<u8>, ServiceError> {
     let d = depot
-        .freebsd_file(&repo("bsd"), &RelPath::new(path).unwrap(), None)
+        .published_file(&repo("bsd"), &format!("freebsd/{path}"), None)
         .await?;
     Ok(d.bytes().await.unwrap())
 }
@@ -236,8 +236,14 @@ async fn catalogues_are_signed_and_list_what_the_manifests_say() {
     assert_eq!(catalogue(&depot, "FreeBSD:14:amd64", &all).await, amd);
 
     let conf = depot
-        .pkg_repo_conf(&repo("bsd"), "http://h:1", None, None)
+        .client_config(
+            &repo("bsd"),
+            depot_core::Format::Freebsd,
+            "http://h:1",
+            &depot_service::At::default(),
+        )
         .await
+        .unwrap()
         .unwrap();
     assert!(
         conf.contains("url: \"http://h:1/repos/bsd/freebsd/${ABI}\""),

@@ -263,7 +263,7 @@ async fn architectures_versions_and_placements() {
     // Packages and their signatures are served beside each database.
     let name = FileName::new("native-1.0-1-aarch64.pkg.tar.zst").unwrap();
     let body = depot
-        .pacman_file(&repo("arch"), "aarch64", &name, None)
+        .published_file(&repo("arch"), &format!("pacman/aarch64/{name}"), None)
         .await
         .unwrap()
         .bytes()
@@ -271,10 +271,9 @@ async fn architectures_versions_and_placements() {
         .unwrap();
     assert_eq!(body, pkg("native", "1.0-1", "aarch64").build());
     let sig = depot
-        .pacman_file(
+        .published_file(
             &repo("arch"),
-            "aarch64",
-            &FileName::new("native-1.0-1-aarch64.pkg.tar.zst.sig").unwrap(),
+            "pacman/aarch64/native-1.0-1-aarch64.pkg.tar.zst.sig",
             None,
         )
         .await
@@ -337,7 +336,7 @@ async fn packager_signatures_with_or_after_the_package() {
     assert!(out.created);
     assert_eq!(out.package.fields["signature_by"], "packager");
     let served = depot
-        .pacman_file(&r, "x86_64", &FileName::new(&sig_name).unwrap(), None)
+        .published_file(&r, &format!("pacman/x86_64/{sig_name}"), None)
         .await
         .unwrap()
         .bytes()
