@@ -24,42 +24,77 @@ id_type!(RepoId, PackageId, PlacementId, PublicationId, TokenId);
 #[serde(transparent)]
 pub struct Revision(pub i64);
 
-/// The package formats depot knows. `File` is a generic artifact: stored,
-/// listed and downloadable, never in an index. `Pacman` is an Arch Linux
-/// package (`.pkg.tar.zst` and friends), `Apk` an Alpine Linux package
-/// (`.apk` v2), `Freebsd` a FreeBSD pkg package (`.pkg`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Deb,
-    Rpm,
-    Pacman,
-    Apk,
-    Freebsd,
-    File,
+/// Declares [`Format`]: one `Variant = "name"` line per format gives the
+/// variant, its name in the API, the CLI and the MetaStore (`as_str`,
+/// `parse`, serde), and its place in [`Format::ALL`]. The declaration order
+/// is the enum's order (packages are listed by format in that order).
+/// Adding a format is one line here plus its `PackageFormat` in
+/// depot-formats (see that crate's doc).
+macro_rules! formats {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal),* $(,)?) => {
+        /// The package formats depot knows (one line each in the
+        /// `formats!` invocation below).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum Format {
+            $($(#[$doc])* #[serde(rename = $name)] $variant,)*
+        }
+
+        impl Format {
+            /// Every format, in declaration order.
+            pub const ALL: &'static [Format] = &[$(Format::$variant),*];
+
+            /// The format's name (`deb`, `freebsd`, ...).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Format::$variant => $name,)*
+                }
+            }
+
+            /// The format named `s` ([`Format::as_str`]), if any.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($name => Some(Format::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-impl Format {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Deb => "deb",
-            Format::Rpm => "rpm",
-            Format::Pacman => "pacman",
-            Format::Apk => "apk",
-            Format::Freebsd => "freebsd",
-            Format::File => "file",
+formats! {
+    /// A Debian binary package (`.deb`).
+    Deb = "deb",
+    /// An RPM package (`.rpm`).
+    Rpm = "rpm",
+    /// An Arch Linux package (`.pkg.tar.zst` and friends).
+    Pacman = "pacman",
+    /// An Alpine Linux package (`.apk` v2).
+    Apk = "apk",
+    /// A FreeBSD pkg package (`.pkg`).
+    Freebsd = "freebsd",
+    /// A generic artifact: stored, listed and downloadable, never in an
+    /// index.
+    File = "file",
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::Format;
+
+    #[test]
+    fn every_format_round_trips_through_its_name_and_serde() {
+        for &f in Format::ALL {
+            assert_eq!(Format::parse(f.as_str()), Some(f));
+            let json = serde_json::to_string(&f).unwrap();
+            assert_eq!(json, format!("\"{}\"", f.as_str()));
+            assert_eq!(serde_json::from_str::<Format>(&json).unwrap(), f);
         }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "deb" => Some(Format::Deb),
-            "rpm" => Some(Format::Rpm),
-            "pacman" => Some(Format::Pacman),
-            "apk" => Some(Format::Apk),
-            "freebsd" => Some(Format::Freebsd),
-            "file" => Some(Format::File),
-            _ => None,
-        }
+        assert_eq!(Format::parse("Deb"), None);
+        assert_eq!(Format::Freebsd.as_str(), "freebsd");
+        assert!(
+            Format::Deb < Format::File,
+            "declaration order is the enum's order"
+        );
     }
 }
 

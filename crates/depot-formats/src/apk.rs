@@ -924,6 +924,92 @@ pub fn read_index_archive(bytes: &[u8]) -> Result<IndexArchive, FormatError> {
     Ok(out)
 }
 
+// ---- the format ------------------------------------------------------------
+
+/// The index entry stored with each apk package (JSON), which the apk
+/// publisher reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApkEntry {
+    /// The package's `APKINDEX` block.
+    pub block: String,
+    /// The package file, to serve it as `{P}-{V}.apk`.
+    pub size: u64,
+    pub hashes: depot_core::Hashes,
+}
+
+/// Alpine Linux packages as a [`crate::PackageFormat`], with their
+/// [`Limits`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Apk {
+    limits: Limits,
+}
+
+impl Apk {
+    pub fn new(limits: Limits) -> Self {
+        Apk { limits }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+impl crate::PackageFormat for Apk {
+    fn id(&self) -> depot_core::Format {
+        depot_core::Format::Apk
+    }
+
+    /// First member: a gzip stream whose tar starts with a `.SIGN.*`
+    /// signature or `.PKGINFO`; name: `.apk`, unless the bytes are a zip
+    /// (an Android package).
+    fn sniff(&self, head: &crate::format::Head<'_>) -> Option<crate::Evidence> {
+        if head.is_gzip()
+            && head
+                .first_member()
+                .is_some_and(|m| m.starts_with(b".SIGN.") || m == b".PKGINFO")
+        {
+            Some(crate::Evidence::FirstMember)
+        } else if is_package_name(head.file_name()) && !head.is_zip() {
+            Some(crate::Evidence::Name)
+        } else {
+            None
+        }
+    }
+
+    /// What abuild produces, nothing a URL or a shell would need to escape.
+    fn check_file_name(&self, name: &str) -> Result<(), FormatError> {
+        crate::format::check_chars(name, b"._+~-", "an Alpine package")
+    }
+
+    /// [`inspect`], then its [`index_entry`] block as an [`ApkEntry`].
+    fn inspect(
+        &self,
+        file: &mut dyn Read,
+        input: &crate::InspectInput<'_>,
+    ) -> Result<crate::Inspected, FormatError> {
+        let info = inspect(BufReader::new(file), &self.limits)?;
+        let entry = ApkEntry {
+            block: index_entry(&info, input.size),
+            size: input.size,
+            hashes: input.hashes.clone(),
+        };
+        Ok(crate::Inspected {
+            fields: fields_json(&info),
+            entry: serde_json::to_string(&entry).expect("entry serializes"),
+            name: info.name,
+            version: info.version,
+            arch: info.arch,
+        })
+    }
+
+    /// apk-tools' version order is not ported yet: versions compare
+    /// equal, so packages of one name list by file name (as before the
+    /// registry).
+    fn compare_versions(&self, _a: &str, _b: &str) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

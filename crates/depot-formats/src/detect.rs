@@ -1,11 +1,13 @@
-//! Format detection from a file's first bytes.
+//! Format detection from a file's first bytes and name: a thin wrapper
+//! over [`FormatRegistry::detect`] with the built-in formats. The rules
+//! live with each format (its [`crate::PackageFormat::sniff`]) and their
+//! priorities in [`crate::format`]; in short:
 //!
 //! A Debian binary package is an ar archive whose first member is
 //! `debian-binary`, so its first 24 bytes are `!<arch>\n` followed by the
 //! 16-byte member name field `debian-binary   ` (GNU ar may write
-//! `debian-binary/  `). Anything else is a generic [`Format::File`]...
-//!
-//! An RPM package starts with the 4-byte lead magic `ed ab ee db`.
+//! `debian-binary/  `). An RPM package starts with the 4-byte lead magic
+//! `ed ab ee db`.
 //!
 //! A pacman package is a (usually compressed) tar whose magic says nothing
 //! about pacman, so it is recognised by its name (`*.pkg.tar.zst`, `.xz`,
@@ -28,72 +30,25 @@
 //! [`crate::deb::inspect`] or [`crate::rpm::inspect`] with a precise error
 //! instead of being stored silently as an opaque file.
 
+use crate::FormatRegistry;
 use depot_core::Format;
-
-const AR_MAGIC: &[u8] = b"!<arch>\n";
-const RPM_LEAD_MAGIC: &[u8] = b"\xed\xab\xee\xdb";
+use std::sync::OnceLock;
 
 /// Which format a file is, from its first bytes (pass at least the first
 /// 512 bytes when the file has them) and its name as a hint: the content's
-/// magic wins, the name decides only when no magic matches.
+/// magic wins, the name decides only when no magic matches. The same as
+/// `FormatRegistry::default().detect(head, filename).id()`.
 pub fn sniff(head: &[u8], filename: &str) -> Format {
-    if is_deb(head) {
-        Format::Deb
-    } else if head.starts_with(RPM_LEAD_MAGIC) {
-        Format::Rpm
-    } else if is_pacman_tar(head) {
-        Format::Pacman
-    } else if let Some(format) = by_first_member(head, filename) {
-        format
-    } else if has_extension(filename, &[".deb", ".udeb", ".ddeb"]) {
-        Format::Deb
-    } else if has_extension(filename, &[".rpm"]) {
-        Format::Rpm
-    } else if crate::pacman::is_package_name(filename) {
-        Format::Pacman
-    } else if crate::apk::is_package_name(filename) && !head.starts_with(ZIP_MAGIC) {
-        Format::Apk
-    } else if crate::freebsd::is_package_name(filename)
-        && !head.starts_with(ZIP_MAGIC)
-        && !head.starts_with(b"xar!")
-    {
-        Format::Freebsd
-    } else {
-        Format::File
-    }
-}
-
-const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
-
-/// The format a compressed tar is, from the name of its first member
-/// (decompressing the start of `head`): an Alpine package's first gzip
-/// stream holds `.SIGN.*` or `.PKGINFO`. A pacman package name
-/// (`*.pkg.tar.gz`, whose first member may be `.PKGINFO` too) is left to
-/// the name rules.
-fn by_first_member(head: &[u8], filename: &str) -> Option<Format> {
-    if crate::pacman::is_package_name(filename) {
-        return None;
-    }
-    let name = match first_member_name(head) {
-        Some(n) => n,
-        None if head.get(257..262) == Some(b"ustar") => {
-            let n = &head[..100];
-            n[..n.iter().position(|&b| b == 0).unwrap_or(100)].to_vec()
-        }
-        None => return None,
-    };
-    if head.starts_with(b"\x1f\x8b") && (name.starts_with(b".SIGN.") || name == b".PKGINFO") {
-        return Some(Format::Apk);
-    }
-    if name == b"+COMPACT_MANIFEST" || name == b"+MANIFEST" {
-        return Some(Format::Freebsd);
-    }
-    None
+    static DEFAULT: OnceLock<FormatRegistry> = OnceLock::new();
+    DEFAULT
+        .get_or_init(FormatRegistry::default)
+        .detect(head, filename)
+        .id()
 }
 
 /// The name of the first tar member inside a gzip, xz or zstd stream
 /// that starts `head` (which may stop anywhere).
-fn first_member_name(head: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn compressed_first_member(head: &[u8]) -> Option<Vec<u8>> {
     use std::io::Read;
     let mut reader: Box<dyn Read + '_> = if head.starts_with(b"\x1f\x8b") {
         Box::new(flate2::read::GzDecoder::new(head))
@@ -112,43 +67,10 @@ fn first_member_name(head: &[u8]) -> Option<Vec<u8>> {
             Ok(n) => got += n,
         }
     }
-    if got < 512 || block.get(257..262) != Some(b"ustar") {
+    if got < 512 {
         return None;
     }
-    let name = &block[..100];
-    Some(name[..name.iter().position(|&b| b == 0).unwrap_or(100)].to_vec())
-}
-
-fn is_deb(head: &[u8]) -> bool {
-    let Some(rest) = head.strip_prefix(AR_MAGIC) else {
-        return false;
-    };
-    let Some(name) = rest.get(..16) else {
-        return false;
-    };
-    let mut name = name;
-    while let [n @ .., b' '] = name {
-        name = n;
-    }
-    let name = name.strip_suffix(b"/").unwrap_or(name);
-    name == b"debian-binary"
-}
-
-/// An uncompressed tar whose first member is pacman metadata.
-fn is_pacman_tar(head: &[u8]) -> bool {
-    if head.get(257..262) != Some(b"ustar") {
-        return false;
-    }
-    let name = &head[..100];
-    let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(100)];
-    matches!(name, b".PKGINFO" | b".BUILDINFO" | b".MTREE")
-}
-
-fn has_extension(filename: &str, extensions: &[&str]) -> bool {
-    let lower = filename.to_ascii_lowercase();
-    extensions
-        .iter()
-        .any(|ext| lower.len() > ext.len() && lower.ends_with(ext))
+    crate::format::tar_name(&block).map(<[u8]>::to_vec)
 }
 
 #[cfg(test)]

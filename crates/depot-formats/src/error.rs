@@ -19,6 +19,10 @@ pub enum FormatError {
     /// invalid name, version or architecture.
     #[error("{0}")]
     Invalid(String),
+    /// The upload's file name has characters this format's clients or
+    /// tools would have to escape (a bad request, not a bad package).
+    #[error("{0}")]
+    FileName(String),
     /// Reading the input failed (disk, network); not the uploader's fault.
     #[error("I/O error while reading the package: {0}")]
     Io(#[from] std::io::Error),

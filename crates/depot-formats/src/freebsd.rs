@@ -702,6 +702,96 @@ pub fn read_archive(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, FormatError>
     Ok(out)
 }
 
+// ---- the format ------------------------------------------------------------
+
+/// The index entry stored with each FreeBSD package (JSON), which the
+/// FreeBSD publisher reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreebsdEntry {
+    /// The package's `packagesite.yaml` line.
+    pub line: String,
+    pub abi: String,
+    pub size: u64,
+    pub hashes: depot_core::Hashes,
+}
+
+/// FreeBSD pkg packages as a [`crate::PackageFormat`], with their
+/// [`Limits`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Freebsd {
+    limits: Limits,
+}
+
+impl Freebsd {
+    pub fn new(limits: Limits) -> Self {
+        Freebsd { limits }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+impl crate::PackageFormat for Freebsd {
+    fn id(&self) -> depot_core::Format {
+        depot_core::Format::Freebsd
+    }
+
+    /// First member: a tar (compressed or not) starting with
+    /// `+COMPACT_MANIFEST` or `+MANIFEST`; name: `.pkg`, unless the bytes
+    /// are a zip or a macOS xar installer.
+    fn sniff(&self, head: &crate::format::Head<'_>) -> Option<crate::Evidence> {
+        if matches!(
+            head.first_member(),
+            Some(b"+COMPACT_MANIFEST" | b"+MANIFEST")
+        ) {
+            Some(crate::Evidence::FirstMember)
+        } else if is_package_name(head.file_name())
+            && !head.is_zip()
+            && !head.bytes().starts_with(b"xar!")
+        {
+            Some(crate::Evidence::Name)
+        } else {
+            None
+        }
+    }
+
+    fn check_file_name(&self, name: &str) -> Result<(), FormatError> {
+        crate::format::check_chars(name, b"._+~,-", "a FreeBSD package")
+    }
+
+    /// [`inspect`], then its [`catalogue_entry`] line as a
+    /// [`FreebsdEntry`]; the API fields are the compact manifest and the
+    /// file count.
+    fn inspect(
+        &self,
+        file: &mut dyn Read,
+        input: &crate::InspectInput<'_>,
+    ) -> Result<crate::Inspected, FormatError> {
+        let info = inspect(BufReader::new(file), &self.limits)?;
+        let entry = FreebsdEntry {
+            line: catalogue_entry(&info, input.size, &input.hashes.sha256.hex()),
+            abi: info.abi.clone(),
+            size: input.size,
+            hashes: input.hashes.clone(),
+        };
+        let mut fields = Value::Object(info.compact.clone());
+        fields["file_count"] = info.file_count.into();
+        Ok(crate::Inspected {
+            fields,
+            entry: serde_json::to_string(&entry).expect("entry serializes"),
+            name: info.name,
+            version: info.version,
+            arch: info.abi,
+        })
+    }
+
+    /// pkg's order ([`version::compare`]).
+    fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        version::compare(a, b)
+    }
+}
+
 pub mod version {
     //! pkg's version order, simplified: `{version}[_{revision}][,{epoch}]`
     //! compares the epoch, then the version, then the revision. A version

@@ -3,6 +3,9 @@
 //! readers take a `Read`, writers return bytes or text, time and digests are
 //! passed in, and the same input always gives the same output.
 //!
+//! - [`format`]: the seam: [`PackageFormat`] (detect, check the file
+//!   name, inspect, order versions, content type) and [`FormatRegistry`],
+//!   which holds every format with its limits.
 //! - [`detect`]: which format an upload is, from its first bytes.
 //! - [`deb`]: Debian binary packages: [`deb::inspect`] reads and validates
 //!   a `.deb`, [`deb::index_entry`] renders its `Packages` stanza,
@@ -30,6 +33,27 @@
 //! - [`apt`]: an apt repository's `Release` file.
 //! - [`deb822`]: the `Field: value` syntax those files share.
 //!
+//! # Adding a format
+//!
+//! A format plugs in at three places, and nothing that uses formats
+//! changes:
+//!
+//! 1. a module here (`src/x.rs` or `src/x/mod.rs`, `pub mod x;` below)
+//!    whose doc teaches the bytes, with its reader, its `Limits`, and a
+//!    type implementing [`PackageFormat`] (`sniff` with the right
+//!    [`Evidence`], `check_file_name`, `inspect` rendering the index
+//!    entry its publisher reads, `compare_versions`, `content_type`);
+//!    [`deb::Deb`] is the smallest example;
+//! 2. one line in [`FormatRegistry::default`]: `.with(x::X::default())`;
+//! 3. one line in the `formats!` declaration of [`depot_core::Format`]
+//!    (`X = "x"`).
+//!
+//! The registry's tests (`tests/registry.rs`) then check the new format
+//! like the others: every [`depot_core::Format`] is registered, and a
+//! package the format's testkit builder makes is detected as that format
+//! and inspected to the name and version it was built with. Publishing
+//! (the index files) is depot-service's side of the seam.
+//!
 //! Every malformed, hostile or oversized input is a [`FormatError`] whose
 //! variant tells the HTTP layer which 4xx to answer and whose message names
 //! the problem; nothing here panics on input or writes to disk.
@@ -41,9 +65,13 @@ pub mod deb;
 pub mod deb822;
 pub mod detect;
 mod error;
+pub mod format;
 pub mod freebsd;
 pub mod pacman;
 pub mod pypi;
 pub mod rpm;
 
 pub use error::FormatError;
+pub use format::{
+    Evidence, FormatRegistry, GenericFile, Head, InspectInput, Inspected, PackageFormat,
+};

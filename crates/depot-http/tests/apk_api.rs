@@ -43,7 +43,13 @@ impl Reply {
 async fn server() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServiceConfig::default();
-    config.apk_limits.max_unpacked = 32 << 20;
+    config.formats =
+        config
+            .formats
+            .with(depot_formats::apk::Apk::new(depot_formats::apk::Limits {
+                max_unpacked: 32 << 20,
+                ..Default::default()
+            }));
     config.rsa_key_bits = 2048;
     let limit = config.max_upload_bytes;
     let depot = Depot::open_data_dir(dir.path(), config).await.unwrap();

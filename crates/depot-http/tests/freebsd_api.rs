@@ -44,7 +44,12 @@ impl Reply {
 async fn server() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServiceConfig::default();
-    config.freebsd_limits.max_unpacked = 16 << 20;
+    config.formats = config.formats.with(depot_formats::freebsd::Freebsd::new(
+        depot_formats::freebsd::Limits {
+            max_unpacked: 16 << 20,
+            ..Default::default()
+        },
+    ));
     config.rsa_key_bits = 2048;
     let limit = config.max_upload_bytes;
     let depot = Depot::open_data_dir(dir.path(), config).await.unwrap();

@@ -43,7 +43,12 @@ impl Reply {
 async fn server() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServiceConfig::default();
-    config.pacman_limits.max_unpacked = 32 << 20;
+    config.formats = config.formats.with(depot_formats::pacman::Pacman::new(
+        depot_formats::pacman::Limits {
+            max_unpacked: 32 << 20,
+            ..Default::default()
+        },
+    ));
     let limit = config.max_upload_bytes;
     let depot = Depot::open_data_dir(dir.path(), config).await.unwrap();
     let (_, admin) = depot

@@ -43,7 +43,7 @@
 use crate::publisher::{At, Files, Publisher, RenderCx, Rendered, ServeCx};
 use crate::{Download, ServiceError};
 use async_trait::async_trait;
-use depot_core::{Chunk, Format, Hashes, IndexRow, ManifestFile, PlacementId, Repo};
+use depot_core::{Chunk, Format, IndexRow, ManifestFile, PlacementId, Repo};
 use depot_formats::apk as apk_fmt;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -51,15 +51,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Architectures every published branch/repository has an index for.
 const DEFAULT_ARCHES: [&str; 2] = ["aarch64", "x86_64"];
 
-/// The index entry stored with each apk package (JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApkEntry {
-    /// The package's `APKINDEX` block.
-    pub block: String,
-    /// The package file, to serve it as `{P}-{V}.apk`.
-    pub size: u64,
-    pub hashes: Hashes,
-}
+pub(crate) use depot_formats::apk::ApkEntry;
 
 /// The apk publisher (see the module doc).
 pub(crate) struct Apk;
@@ -300,44 +292,4 @@ async fn render_view(
         files.insert(format!("{arch_dir}/APKINDEX.tar.gz"), file);
     }
     Ok(())
-}
-
-/// Characters of an apk package file name: what abuild produces, nothing
-/// a URL or a shell would need to escape.
-fn file_name_ok(name: &str) -> bool {
-    name.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._+~-".contains(&b))
-}
-
-/// Inspects a staged apk package (blocking).
-pub(crate) fn inspect_blocking(
-    path: &std::path::Path,
-    filename: depot_core::FileName,
-    size: u64,
-    hashes: Hashes,
-    limits: &apk_fmt::Limits,
-) -> Result<depot_core::NewPackage, ServiceError> {
-    if !file_name_ok(filename.as_str()) {
-        return Err(ServiceError::Invalid(format!(
-            "file name '{filename}' of an Alpine package may only contain letters, digits and . _ + ~ -"
-        )));
-    }
-    let file = std::fs::File::open(path)?;
-    let info = apk_fmt::inspect(std::io::BufReader::new(file), limits)?;
-    let entry = ApkEntry {
-        block: apk_fmt::index_entry(&info, size),
-        size,
-        hashes: hashes.clone(),
-    };
-    Ok(depot_core::NewPackage {
-        fields: apk_fmt::fields_json(&info),
-        filename,
-        size,
-        hashes,
-        format: Format::Apk,
-        name: info.name,
-        version: info.version,
-        arch: info.arch,
-        index_entry: serde_json::to_string(&entry).expect("entry serializes"),
-    })
 }

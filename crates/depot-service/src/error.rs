@@ -71,6 +71,7 @@ impl From<depot_formats::FormatError> for ServiceError {
     fn from(e: depot_formats::FormatError) -> Self {
         match e {
             depot_formats::FormatError::Io(io) => ServiceError::Internal(format!("I/O: {io}")),
+            depot_formats::FormatError::FileName(msg) => ServiceError::Invalid(msg),
             other => ServiceError::BadPackage(other.to_string()),
         }
     }

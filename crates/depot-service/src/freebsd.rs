@@ -32,7 +32,7 @@
 use crate::ServiceError;
 use crate::publisher::{At, Files, Publisher, RenderCx, Rendered, ServeCx};
 use async_trait::async_trait;
-use depot_core::{Chunk, Format, Hashes, IndexRow, ManifestFile, PlacementId, Repo};
+use depot_core::{Chunk, Format, IndexRow, ManifestFile, PlacementId, Repo};
 use depot_formats::freebsd as fmt;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,15 +40,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Architectures every OS version seen is published for.
 const DEFAULT_ARCHES: [&str; 2] = ["aarch64", "amd64"];
 
-/// The index entry stored with each FreeBSD package (JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FreebsdEntry {
-    /// The package's `packagesite.yaml` line.
-    pub line: String,
-    pub abi: String,
-    pub size: u64,
-    pub hashes: Hashes,
-}
+pub(crate) use depot_formats::freebsd::FreebsdEntry;
 
 /// The FreeBSD publisher (see the module doc).
 pub(crate) struct Freebsd;
@@ -290,46 +282,4 @@ async fn render_tree(
         files.insert(format!("{dir}/meta.conf"), meta);
     }
     Ok(())
-}
-
-/// Characters of a FreeBSD package file name.
-fn file_name_ok(name: &str) -> bool {
-    name.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._+~,-".contains(&b))
-}
-
-/// Inspects a staged FreeBSD package (blocking).
-pub(crate) fn inspect_blocking(
-    path: &std::path::Path,
-    filename: depot_core::FileName,
-    size: u64,
-    hashes: Hashes,
-    limits: &fmt::Limits,
-) -> Result<depot_core::NewPackage, ServiceError> {
-    if !file_name_ok(filename.as_str()) {
-        return Err(ServiceError::Invalid(format!(
-            "file name '{filename}' of a FreeBSD package may only contain letters, digits and . _ + ~ , -"
-        )));
-    }
-    let file = std::fs::File::open(path)?;
-    let info = fmt::inspect(std::io::BufReader::new(file), limits)?;
-    let entry = FreebsdEntry {
-        line: fmt::catalogue_entry(&info, size, &hashes.sha256.hex()),
-        abi: info.abi.clone(),
-        size,
-        hashes: hashes.clone(),
-    };
-    let mut fields = serde_json::Value::Object(info.compact.clone());
-    fields["file_count"] = info.file_count.into();
-    Ok(depot_core::NewPackage {
-        fields,
-        filename,
-        size,
-        hashes,
-        format: Format::Freebsd,
-        name: info.name,
-        version: info.version,
-        arch: info.abi,
-        index_entry: serde_json::to_string(&entry).expect("entry serializes"),
-    })
 }

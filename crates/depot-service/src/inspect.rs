@@ -1,17 +1,15 @@
 //! Turning a staged upload into a [`NewPackage`]: detect the format from the
-//! content (the name is only a hint), parse it, pre-render its index entry.
+//! content (the name is only a hint), check the file name, parse it and
+//! pre-render its index entry, all through the configured
+//! [`FormatRegistry`] ([`crate::ServiceConfig::formats`]). One step is
+//! service policy rather than format reading, and is explicit here:
+//! pacman packages are signed with the repository key at upload
+//! ([`crate::pacman::sign_at_upload`]).
 
 use crate::staging::Staged;
 use crate::{Depot, ServiceError};
 use depot_core::{FileName, Format, NewPackage, Timestamp};
-use depot_formats::{deb, detect, rpm};
-
-/// Characters apt and every mirror tool handle in a pool file name without
-/// escaping.
-fn apt_safe(name: &str) -> bool {
-    name.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._+~-".contains(&b))
-}
+use depot_formats::{FormatRegistry, InspectInput};
 
 /// What parsing an upload needs from the [`Depot`], owned, so that one
 /// blocking task can stage, hash and parse a file without going back to
@@ -19,23 +17,14 @@ fn apt_safe(name: &str) -> bool {
 /// dominates for the small packages of a bulk import or a rebuild).
 #[derive(Clone)]
 pub(crate) struct Inspector {
-    limits: depot_formats::deb::Limits,
-    rpm_limits: depot_formats::rpm::Limits,
-    pacman_limits: depot_formats::pacman::Limits,
-    apk_limits: depot_formats::apk::Limits,
-    freebsd_limits: depot_formats::freebsd::Limits,
+    formats: FormatRegistry,
     signer: depot_sign::PgpKey,
 }
 
 impl Depot {
     pub(crate) fn inspector(&self) -> Inspector {
-        let c = &self.inner.config;
         Inspector {
-            limits: c.deb_limits,
-            rpm_limits: c.rpm_limits,
-            pacman_limits: c.pacman_limits,
-            apk_limits: c.apk_limits,
-            freebsd_limits: c.freebsd_limits,
+            formats: self.inner.config.formats.clone(),
             signer: self.inner.signer.clone(),
         }
     }
@@ -53,7 +42,7 @@ impl Depot {
         let inspector = self.inspector();
         let path = staged.path().to_path_buf();
         let (size, hashes) = (staged.size, staged.hashes.clone());
-        let format = detect::sniff(&staged.head, filename.as_str());
+        let format = inspector.detect(&staged.head, filename.as_str());
         tokio::task::spawn_blocking(move || {
             inspector.inspect_file(&path, format, size, hashes, filename, file_time, keep_sig)
         })
@@ -63,6 +52,12 @@ impl Depot {
 }
 
 impl Inspector {
+    /// The format of a file from its first bytes and name
+    /// ([`FormatRegistry::detect`]).
+    pub(crate) fn detect(&self, head: &[u8], filename: &str) -> Format {
+        self.formats.detect(head, filename).id()
+    }
+
     /// [`Depot::inspect`] on the calling (blocking) thread, for a file
     /// staged or stored at `path` whose first bytes sniffed as `format`.
     #[allow(clippy::too_many_arguments)]
@@ -76,86 +71,41 @@ impl Inspector {
         file_time: Timestamp,
         keep_sig: Option<crate::pacman::PackageSig>,
     ) -> Result<NewPackage, ServiceError> {
-        match format {
-            Format::Deb => {
-                if !apt_safe(filename.as_str()) {
-                    return Err(ServiceError::Invalid(format!(
-                        "file name '{filename}' of a Debian package may only contain letters, digits and . _ + ~ -"
-                    )));
-                }
-                let file = std::fs::File::open(path)?;
-                let info = deb::inspect(file, &self.limits)?;
-                let index_entry =
-                    deb::index_entry(&info, &format!("packages/{filename}"), size, &hashes);
-                Ok(NewPackage {
-                    fields: deb::fields_json(&info),
-                    filename,
-                    size,
-                    hashes,
-                    format: Format::Deb,
-                    name: info.name,
-                    version: info.version,
-                    arch: info.arch,
-                    index_entry,
-                })
-            }
-            Format::Rpm => {
-                if !apt_safe(filename.as_str()) {
-                    return Err(ServiceError::Invalid(format!(
-                        "file name '{filename}' of an RPM package may only contain letters, digits and . _ + ~ -"
-                    )));
-                }
-                let file = std::fs::File::open(path)?;
-                let info = rpm::inspect(file, &self.rpm_limits)?;
-                // The location is relative to the tree's base URL;
-                // every tree serves the download route under `packages/`.
-                let fragments = rpm::fragments(
-                    &info,
-                    &format!("packages/{filename}"),
-                    size,
-                    &hashes.sha256,
-                    file_time.0.max(0) as u64,
-                );
-                Ok(NewPackage {
-                    fields: rpm::fields_json(&info),
-                    filename,
-                    size,
-                    hashes,
-                    format: Format::Rpm,
-                    version: info.evr(),
-                    name: info.name,
-                    arch: info.arch,
-                    index_entry: serde_json::to_string(&fragments).expect("fragments serialize"),
-                })
-            }
-            Format::Pacman => crate::pacman::inspect_blocking(
-                path,
-                filename,
-                size,
-                hashes,
-                &self.pacman_limits,
-                &self.signer,
-                keep_sig,
-            ),
-            // `sniff` classes every `*.deb` name as Deb, so a corrupt
-            // package gets inspect's precise refusal, not storage as a file.
-            Format::Apk => {
-                crate::apk::inspect_blocking(path, filename, size, hashes, &self.apk_limits)
-            }
-            Format::Freebsd => {
-                crate::freebsd::inspect_blocking(path, filename, size, hashes, &self.freebsd_limits)
-            }
-            Format::File => Ok(NewPackage {
-                filename,
-                size,
-                hashes,
-                format: Format::File,
-                name: String::new(),
-                version: String::new(),
-                arch: String::new(),
-                index_entry: String::new(),
-                fields: serde_json::json!({}),
-            }),
+        let reader = self.formats.get(format).ok_or_else(|| {
+            ServiceError::Internal(format!("no reader registered for format {format:?}"))
+        })?;
+        reader.check_file_name(filename.as_str())?;
+        let input = InspectInput {
+            file_name: filename.as_str(),
+            size,
+            hashes: &hashes,
+            file_time,
+        };
+        let mut file = std::fs::File::open(path)?;
+        // Pacman's upload signature covers the whole file: hash it as the
+        // reader reads it, so the file is read once.
+        let (inspected, content) = if format == Format::Pacman {
+            let mut tee = crate::pacman::Sha256Tee::new(file);
+            let inspected = reader.inspect(&mut tee, &input)?;
+            std::io::copy(&mut tee, &mut std::io::sink())?;
+            (inspected, Some(tee.finish()))
+        } else {
+            (reader.inspect(&mut file, &input)?, None)
+        };
+        let mut package = NewPackage {
+            filename,
+            size,
+            hashes,
+            format,
+            name: inspected.name,
+            version: inspected.version,
+            arch: inspected.arch,
+            index_entry: inspected.entry,
+            fields: inspected.fields,
+        };
+        if let Some(content) = content {
+            crate::pacman::sign_at_upload(&mut package, &self.signer, content, keep_sig)?;
         }
+        Ok(package)
     }
 }

@@ -67,11 +67,10 @@ pub struct ServiceConfig {
     pub publication_grace: Duration,
     /// Algorithm of the server signing key generated on first start.
     pub key_algorithm: KeyAlgorithm,
-    pub deb_limits: depot_formats::deb::Limits,
-    pub rpm_limits: depot_formats::rpm::Limits,
-    pub pacman_limits: depot_formats::pacman::Limits,
-    pub apk_limits: depot_formats::apk::Limits,
-    pub freebsd_limits: depot_formats::freebsd::Limits,
+    /// The package formats uploads are read as, each with its limits
+    /// (every built-in format with default limits; replace one with
+    /// `FormatRegistry::default().with(apk::Apk::new(limits))`).
+    pub formats: depot_formats::FormatRegistry,
     /// Size of the RSA key generated the first time an Alpine or FreeBSD
     /// index is rendered (4096; tests use 2048, which is faster to make).
     pub rsa_key_bits: usize,
@@ -96,11 +95,7 @@ impl Default for ServiceConfig {
             max_upload_bytes: 2 << 30,
             publication_grace: Duration::from_secs(3600),
             key_algorithm: KeyAlgorithm::default(),
-            deb_limits: depot_formats::deb::Limits::default(),
-            rpm_limits: depot_formats::rpm::Limits::default(),
-            pacman_limits: depot_formats::pacman::Limits::default(),
-            apk_limits: depot_formats::apk::Limits::default(),
-            freebsd_limits: depot_formats::freebsd::Limits::default(),
+            formats: depot_formats::FormatRegistry::default(),
             rsa_key_bits: 4096,
             origin: "depot".to_string(),
             xz_delay: Some(Duration::from_secs(5)),
@@ -491,7 +486,7 @@ impl Depot {
         let (src, name) = (path.to_path_buf(), filename.clone());
         let (staged, package) = tokio::task::spawn_blocking(move || {
             let staged = staging::stage_file_blocking(&tmp, &src, limit)?;
-            let format = depot_formats::detect::sniff(&staged.head, name.as_str());
+            let format = inspector.detect(&staged.head, name.as_str());
             let package = inspector.inspect_file(
                 staged.path(),
                 format,
@@ -736,27 +731,17 @@ impl Depot {
         Ok(staged)
     }
 
-    /// The repo's packages, by name, then newest version first (dpkg
-    /// ordering for Debian packages), then file name.
+    /// The repo's packages, by format, then name, then newest version
+    /// first (in each format's own version order: dpkg, rpm, vercmp,
+    /// pkg), then file name.
     pub async fn list_packages(&self, repo: &RepoName) -> Result<Vec<Package>, ServiceError> {
         let repo = self.repo(repo).await?;
         let mut packages = self.inner.meta.list_packages(repo.id).await?;
+        let formats = &self.inner.config.formats;
         packages.sort_by(|a, b| {
-            let version = match (a.format, b.format) {
-                (Format::Deb, Format::Deb) => {
-                    depot_formats::deb::version::compare(&b.version, &a.version)
-                }
-                (Format::Rpm, Format::Rpm) => {
-                    depot_formats::rpm::version::compare_evr(&b.version, &a.version)
-                }
-                (Format::Pacman, Format::Pacman) => {
-                    depot_formats::pacman::version::vercmp(&b.version, &a.version)
-                }
-                _ => std::cmp::Ordering::Equal,
-            };
             (a.format, &a.name)
                 .cmp(&(b.format, &b.name))
-                .then(version)
+                .then_with(|| formats.compare_versions(a.format, &b.version, &a.version))
                 .then_with(|| a.filename.cmp(&b.filename))
         });
         Ok(packages)
@@ -792,13 +777,14 @@ impl Depot {
             .ok_or_else(|| {
                 ServiceError::NotFound(format!("package '{filename}' in repository '{repo}'"))
             })?;
+        let content_type = self.inner.config.formats.content_type(p.format);
         download::package(
             &self.inner.blobs,
             r.settings.download,
             &p.hashes.sha256,
             p.size,
             range,
-            package_content_type(p.format),
+            content_type,
         )
         .await
     }
@@ -949,16 +935,6 @@ async fn load_or_create_key(
     };
     PgpKey::from_armored_secret(&armored)
         .map_err(|e| ServiceError::Internal(format!("the stored signing key is unusable: {e}")))
-}
-
-/// The content type a package of `format` is downloaded with.
-pub(crate) fn package_content_type(format: Format) -> &'static str {
-    match format {
-        Format::Deb => "application/vnd.debian.binary-package",
-        Format::Rpm => "application/x-rpm",
-        Format::Pacman | Format::Apk | Format::Freebsd => "application/octet-stream",
-        Format::File => "application/octet-stream",
-    }
 }
 
 /// Where an upload goes: the options, else the repo's defaults.

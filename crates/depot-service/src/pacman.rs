@@ -57,16 +57,7 @@ use std::sync::{Arc, Mutex};
 /// Architectures every repository publishes, packages or not.
 const DEFAULT_ARCHES: [&str; 1] = ["x86_64"];
 
-/// The index entry stored with each pacman package (JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PacmanEntry {
-    /// The `desc` entry, as repo-add writes it.
-    pub desc: String,
-    /// The `files` entry.
-    pub files: String,
-    /// The mtime of its tar members: the package's build date.
-    pub mtime: u64,
-}
+pub(crate) use depot_formats::pacman::PacmanEntry;
 
 /// The pacman publisher (see the module doc). It keeps the names each
 /// published database lists, to decide whether a package is new there
@@ -527,14 +518,6 @@ impl PackageSig {
 
 use depot_formats::pacman as pacman_fmt;
 
-/// Characters of a pacman package file name: what makepkg produces
-/// (`name-[epoch:]ver-rel-arch.pkg.tar.zst`), nothing a URL or a shell
-/// would need to escape besides `:`.
-pub(crate) fn file_name_ok(name: &str) -> bool {
-    name.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"@._+:~-".contains(&b))
-}
-
 /// `X.sig` where `X` is a pacman package file name: the package it signs.
 pub(crate) fn signature_target(filename: &str) -> Option<&str> {
     let target = filename.strip_suffix(".sig")?;
@@ -579,10 +562,25 @@ pub(crate) fn render_package(
     )
 }
 
-/// A reader that feeds everything it reads to a SHA-256 state.
-struct Sha256Tee<R> {
+/// A reader that feeds everything it reads to a SHA-256 state (the state
+/// [`sign_at_upload`] signs).
+pub(crate) struct Sha256Tee<R> {
     inner: R,
     state: depot_core::digest::Sha256State,
+}
+
+impl<R> Sha256Tee<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Sha256Tee {
+            inner,
+            state: Default::default(),
+        }
+    }
+
+    /// The state after everything read so far.
+    pub(crate) fn finish(self) -> depot_core::digest::Sha256State {
+        self.state
+    }
 }
 
 impl<R: std::io::Read> std::io::Read for Sha256Tee<R> {
@@ -593,54 +591,40 @@ impl<R: std::io::Read> std::io::Read for Sha256Tee<R> {
     }
 }
 
-/// Inspects a staged pacman package (blocking) and signs it with the
-/// repository key unless `keep` carries its signature already (a rebuild).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn inspect_blocking(
-    path: &std::path::Path,
-    filename: depot_core::FileName,
-    size: u64,
-    hashes: depot_core::Hashes,
-    limits: &pacman_fmt::Limits,
+/// Pacman's upload-time signing, a service policy rather than format
+/// reading: a pacman package as the format registry inspected it (its
+/// `desc` without `%PGPSIG%`) is signed with the repository key, unless
+/// `keep` carries its signature already (a rebuild keeps the recorded
+/// one), and its index entry and fields are re-rendered with the
+/// signature. `content` is the SHA-256 state of the whole package file.
+/// Called from [`crate::inspect`] for every pacman package.
+pub(crate) fn sign_at_upload(
+    package: &mut depot_core::NewPackage,
     signer: &dyn depot_core::sign::PgpSigner,
+    content: depot_core::digest::Sha256State,
     keep: Option<PackageSig>,
-) -> Result<depot_core::NewPackage, ServiceError> {
-    if !file_name_ok(filename.as_str()) {
-        return Err(ServiceError::Invalid(format!(
-            "file name '{filename}' of a pacman package may only contain letters, digits and @ . _ + : ~ -"
-        )));
-    }
-    let file = std::fs::File::open(path)?;
-    let mut tee = Sha256Tee {
-        inner: file,
-        state: Default::default(),
-    };
-    let info = pacman_fmt::inspect(std::io::BufReader::new(&mut tee), limits)?;
-    std::io::copy(&mut tee, &mut std::io::sink())?;
+) -> Result<(), ServiceError> {
     let sig = match keep {
         Some(sig) => sig,
         None => PackageSig {
             bytes: signer
-                .sign_detached_binary_sha256(tee.state)
+                .sign_detached_binary_sha256(content)
                 .map_err(|e| ServiceError::Internal(e.to_string()))?,
             by: SignedBy::Repository,
             issuers: vec![signer.fingerprint()],
         },
     };
-    let files = pacman_fmt::files(&info);
-    let (index_entry, fields) =
-        render_package(&info, &files, filename.as_str(), size, &hashes, &sig);
-    Ok(depot_core::NewPackage {
-        filename,
-        size,
-        hashes,
-        format: Format::Pacman,
-        name: info.name,
-        version: info.version,
-        arch: info.arch,
-        index_entry,
-        fields,
-    })
+    let (index_entry, fields) = with_signature(
+        package.filename.as_str(),
+        package.size,
+        &package.hashes,
+        &package.index_entry,
+        &package.fields,
+        &sig,
+    )?;
+    package.index_entry = index_entry;
+    package.fields = fields;
+    Ok(())
 }
 
 /// The index entry and fields of a stored (or prepared) package with a new

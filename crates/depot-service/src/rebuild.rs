@@ -128,7 +128,7 @@ fn reread_local(
     r: &PackageRecord,
 ) -> Result<Option<PackageUpdate>, ServiceError> {
     let inspected = staging::Staged::in_place(path, r.hashes.clone()).and_then(|staged| {
-        let format = depot_formats::detect::sniff(&staged.head, r.filename.as_str());
+        let format = inspector.detect(&staged.head, r.filename.as_str());
         inspector.inspect_file(
             staged.path(),
             format,

@@ -205,7 +205,7 @@ impl Publisher for Rpm {
             {
                 return match cx.package(file).await? {
                     Some(p) => cx
-                        .package_download(&p, crate::package_content_type(p.format))
+                        .package_download(&p, cx.depot.inner.config.formats.content_type(p.format))
                         .await
                         .map(Some),
                     None => Ok(None),

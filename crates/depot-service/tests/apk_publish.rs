@@ -28,7 +28,13 @@ async fn open(dir: &Path) -> Depot {
         xz_delay: None,
         ..ServiceConfig::default()
     };
-    config.apk_limits.max_unpacked = 16 << 20;
+    config.formats =
+        config
+            .formats
+            .with(depot_formats::apk::Apk::new(depot_formats::apk::Limits {
+                max_unpacked: 16 << 20,
+                ..Default::default()
+            }));
     Depot::open_data_dir(dir, config).await.unwrap()
 }
 

@@ -28,7 +28,12 @@ async fn open(dir: &Path) -> Depot {
         xz_delay: None,
         ..ServiceConfig::default()
     };
-    config.freebsd_limits.max_unpacked = 16 << 20;
+    config.formats = config.formats.with(depot_formats::freebsd::Freebsd::new(
+        depot_formats::freebsd::Limits {
+            max_unpacked: 16 << 20,
+            ..Default::default()
+        },
+    ));
     Depot::open_data_dir(dir, config).await.unwrap()
 }
 
@@ -332,4 +337,34 @@ async fn bad_packages_change_nothing() {
         depot.list_packages(&repo("bsd")).await.unwrap().len(),
         count
     );
+}
+
+/// Regression: `Depot::list_packages` ordered versions with a `match` on
+/// the format that ended in `_ => Equal`, so FreeBSD packages of one name
+/// were listed by file name (`hello-0.9.pkg`, `hello-1.0_1.pkg`,
+/// `hello-1.0_10.pkg`: oldest first) instead of newest first as for every
+/// other format. The order now comes from the format registry, pkg's
+/// version order for FreeBSD.
+#[tokio::test]
+async fn freebsd_packages_list_newest_version_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = open(dir.path()).await;
+    depot
+        .create_repo(&repo("bsd"), RepoSettings::default())
+        .await
+        .unwrap();
+    for version in ["1.0_1", "0.9", "1.0_10"] {
+        let b = FreebsdBuilder::new("hello", version, "FreeBSD:14:amd64");
+        upload_as(&depot, &b.file_name(), &b.build(), None)
+            .await
+            .unwrap();
+    }
+    let listed: Vec<String> = depot
+        .list_packages(&repo("bsd"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.version)
+        .collect();
+    assert_eq!(listed, ["1.0_10", "1.0_1", "0.9"]);
 }

@@ -458,10 +458,12 @@ async fn observable(depot: &Depot, r: &str) -> (Vec<String>, Vec<u8>) {
 async fn bad_packages_are_refused_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let config = ServiceConfig {
-        pacman_limits: depot_formats::pacman::Limits {
-            max_unpacked: 32 << 20,
-            ..Default::default()
-        },
+        formats: depot_formats::FormatRegistry::default().with(depot_formats::pacman::Pacman::new(
+            depot_formats::pacman::Limits {
+                max_unpacked: 32 << 20,
+                ..Default::default()
+            },
+        )),
         ..ServiceConfig::default()
     };
     let depot = open_with(dir.path(), config).await;

@@ -1121,3 +1121,73 @@ async fn rebuild_in_pages_restores_stale_records_on_local_and_remote_blobs() {
         );
     }
 }
+
+/// A download answers with its format's content type (from the format
+/// registry): dpkg's and rpm's registered types for those, an octet stream
+/// for the rest, generic files included.
+#[tokio::test]
+async fn downloads_carry_the_content_type_of_their_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let depot = Depot::open_data_dir(
+        dir.path(),
+        ServiceConfig {
+            rsa_key_bits: 2048,
+            xz_delay: None,
+            ..ServiceConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    depot
+        .create_repo(&repo("all"), RepoSettings::default())
+        .await
+        .unwrap();
+    let deb = DebBuilder::new("hello", "1.0", "amd64");
+    let rpm = depot_testkit::RpmBuilder::new("hello", "1.0", "1", "x86_64");
+    let pacman = depot_testkit::PacmanBuilder::new("hello", "1.0-1", "x86_64");
+    let apk = depot_testkit::ApkBuilder::new("hello", "1.0-r0", "x86_64");
+    let pkg = depot_testkit::FreebsdBuilder::new("hello", "1.0", "FreeBSD:14:amd64");
+    let files = [
+        (
+            deb.file_name(),
+            deb.build(),
+            "application/vnd.debian.binary-package",
+        ),
+        (rpm.file_name(), rpm.build(), "application/x-rpm"),
+        (
+            pacman.file_name(),
+            pacman.build(),
+            "application/octet-stream",
+        ),
+        (apk.file_name(), apk.build(), "application/octet-stream"),
+        (pkg.file_name(), pkg.build(), "application/octet-stream"),
+        (
+            "notes.txt".to_string(),
+            b"hello".to_vec(),
+            "application/octet-stream",
+        ),
+    ];
+    for (name, bytes, _) in &files {
+        let name = FileName::new(name).unwrap();
+        depot
+            .upload(&repo("all"), &name, &bytes[..], &UploadOptions::default())
+            .await
+            .unwrap();
+    }
+    let formats: BTreeSet<depot_core::Format> = depot
+        .list_packages(&repo("all"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.format)
+        .collect();
+    assert_eq!(formats.len(), 6, "one package of each format: {formats:?}");
+    for (name, bytes, content_type) in &files {
+        let d = depot
+            .download(&repo("all"), &FileName::new(name).unwrap(), None)
+            .await
+            .unwrap();
+        assert_eq!(d.content_type, *content_type, "{name}");
+        assert_eq!(d.bytes().await.unwrap(), *bytes, "{name}");
+    }
+}

@@ -713,3 +713,88 @@ pub fn fields_json(info: &DebInfo) -> serde_json::Value {
             .collect(),
     )
 }
+
+// ---- the format ------------------------------------------------------------
+
+/// Debian binary packages as a [`crate::PackageFormat`], with their
+/// [`Limits`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deb {
+    limits: Limits,
+}
+
+impl Deb {
+    pub fn new(limits: Limits) -> Self {
+        Deb { limits }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+/// An ar archive whose first member is `debian-binary` (GNU ar may write
+/// `debian-binary/`).
+fn has_deb_magic(head: &[u8]) -> bool {
+    let Some(name) = head.strip_prefix(b"!<arch>\n").and_then(|r| r.get(..16)) else {
+        return false;
+    };
+    let name = name.trim_ascii_end();
+    name.strip_suffix(b"/").unwrap_or(name) == b"debian-binary"
+}
+
+impl crate::PackageFormat for Deb {
+    fn id(&self) -> depot_core::Format {
+        depot_core::Format::Deb
+    }
+
+    /// Magic: an ar archive starting with `debian-binary`; name: `.deb`,
+    /// `.udeb`, `.ddeb`.
+    fn sniff(&self, head: &crate::format::Head<'_>) -> Option<crate::Evidence> {
+        if has_deb_magic(head.bytes()) {
+            Some(crate::Evidence::Magic)
+        } else if head.has_extension(&[".deb", ".udeb", ".ddeb"]) {
+            Some(crate::Evidence::Name)
+        } else {
+            None
+        }
+    }
+
+    /// Characters apt and every mirror tool handle in a pool file name
+    /// without escaping.
+    fn check_file_name(&self, name: &str) -> Result<(), FormatError> {
+        crate::format::check_chars(name, b"._+~-", "a Debian package")
+    }
+
+    /// [`inspect`], then [`index_entry`] for `packages/{file_name}` (every
+    /// tree serves the download route under `packages/`).
+    fn inspect(
+        &self,
+        file: &mut dyn Read,
+        input: &crate::InspectInput<'_>,
+    ) -> Result<crate::Inspected, FormatError> {
+        let info = inspect(file, &self.limits)?;
+        let entry = index_entry(
+            &info,
+            &format!("packages/{}", input.file_name),
+            input.size,
+            input.hashes,
+        );
+        Ok(crate::Inspected {
+            fields: fields_json(&info),
+            name: info.name,
+            version: info.version,
+            arch: info.arch,
+            entry,
+        })
+    }
+
+    /// dpkg's order ([`version::compare`]).
+    fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        version::compare(a, b)
+    }
+
+    fn content_type(&self) -> &'static str {
+        "application/vnd.debian.binary-package"
+    }
+}

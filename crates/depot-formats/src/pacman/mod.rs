@@ -984,6 +984,103 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+// ---- the format ------------------------------------------------------------
+
+/// The index entry stored with each pacman package (JSON), which the
+/// pacman publisher reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacmanEntry {
+    /// The `desc` entry, as repo-add writes it.
+    pub desc: String,
+    /// The `files` entry.
+    pub files: String,
+    /// The mtime of its tar members: the package's build date.
+    pub mtime: u64,
+}
+
+/// Arch Linux packages as a [`crate::PackageFormat`], with their
+/// [`Limits`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pacman {
+    limits: Limits,
+}
+
+impl Pacman {
+    pub fn new(limits: Limits) -> Self {
+        Pacman { limits }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+impl crate::PackageFormat for Pacman {
+    fn id(&self) -> depot_core::Format {
+        depot_core::Format::Pacman
+    }
+
+    /// Magic: an uncompressed tar whose first member is `.PKGINFO`,
+    /// `.BUILDINFO` or `.MTREE`. A name in [`EXTENSIONS`] is a
+    /// [reserved name](crate::Evidence::ReservedName): a `.pkg.tar.gz`
+    /// whose first member is `.PKGINFO` looks like an apk inside.
+    fn sniff(&self, head: &crate::format::Head<'_>) -> Option<crate::Evidence> {
+        if matches!(
+            head.plain_tar_member(),
+            Some(b".PKGINFO" | b".BUILDINFO" | b".MTREE")
+        ) {
+            Some(crate::Evidence::Magic)
+        } else if is_package_name(head.file_name()) {
+            Some(crate::Evidence::ReservedName)
+        } else {
+            None
+        }
+    }
+
+    /// What makepkg produces (`name-[epoch:]ver-rel-arch.pkg.tar.zst`),
+    /// nothing a URL or a shell would need to escape besides `:`.
+    fn check_file_name(&self, name: &str) -> Result<(), FormatError> {
+        crate::format::check_chars(name, b"@._+:~-", "a pacman package")
+    }
+
+    /// [`inspect`], then its `desc` (with no `%PGPSIG%`: signing is the
+    /// service's business) and `files` entries as a [`PacmanEntry`].
+    fn inspect(
+        &self,
+        file: &mut dyn Read,
+        input: &crate::InspectInput<'_>,
+    ) -> Result<crate::Inspected, FormatError> {
+        let info = inspect(BufReader::new(file), &self.limits)?;
+        let sha256 = input.hashes.sha256.hex();
+        let entry = PacmanEntry {
+            desc: desc(
+                &info,
+                &DescFile {
+                    filename: input.file_name,
+                    size: input.size,
+                    md5: &input.hashes.md5,
+                    sha256: &sha256,
+                    signature: None,
+                },
+            ),
+            files: files(&info),
+            mtime: info.build_time(),
+        };
+        Ok(crate::Inspected {
+            fields: fields_json(&info),
+            entry: serde_json::to_string(&entry).expect("entry serializes"),
+            name: info.name,
+            version: info.version,
+            arch: info.arch,
+        })
+    }
+
+    /// pacman's `vercmp` ([`version::vercmp`]).
+    fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        version::vercmp(a, b)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

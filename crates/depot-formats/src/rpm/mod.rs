@@ -1235,6 +1235,81 @@ pub fn fields_json(info: &RpmInfo) -> serde_json::Value {
     })
 }
 
+// ---- the format ------------------------------------------------------------
+
+/// RPM packages as a [`crate::PackageFormat`], with their [`Limits`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rpm {
+    limits: Limits,
+}
+
+impl Rpm {
+    pub fn new(limits: Limits) -> Self {
+        Rpm { limits }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+impl crate::PackageFormat for Rpm {
+    fn id(&self) -> depot_core::Format {
+        depot_core::Format::Rpm
+    }
+
+    /// Magic: the lead `ed ab ee db`; name: `.rpm`.
+    fn sniff(&self, head: &crate::format::Head<'_>) -> Option<crate::Evidence> {
+        if head.bytes().starts_with(b"\xed\xab\xee\xdb") {
+            Some(crate::Evidence::Magic)
+        } else if head.has_extension(&[".rpm"]) {
+            Some(crate::Evidence::Name)
+        } else {
+            None
+        }
+    }
+
+    /// The characters dnf, createrepo_c and every mirror tool handle in a
+    /// `location href` without escaping.
+    fn check_file_name(&self, name: &str) -> Result<(), FormatError> {
+        crate::format::check_chars(name, b"._+~-", "an RPM package")
+    }
+
+    /// [`inspect`], then [`fragments`] (as JSON) located at
+    /// `packages/{file_name}`, relative to the tree's base URL (every tree
+    /// serves the download route under `packages/`).
+    fn inspect(
+        &self,
+        file: &mut dyn Read,
+        input: &crate::InspectInput<'_>,
+    ) -> Result<crate::Inspected, FormatError> {
+        let info = inspect(file, &self.limits)?;
+        let fragments = fragments(
+            &info,
+            &format!("packages/{}", input.file_name),
+            input.size,
+            &input.hashes.sha256,
+            input.file_time.0.max(0) as u64,
+        );
+        Ok(crate::Inspected {
+            fields: fields_json(&info),
+            version: info.evr(),
+            name: info.name,
+            arch: info.arch,
+            entry: serde_json::to_string(&fragments).expect("fragments serialize"),
+        })
+    }
+
+    /// rpm's order of `[epoch:]version-release` ([`version::compare_evr`]).
+    fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        version::compare_evr(a, b)
+    }
+
+    fn content_type(&self) -> &'static str {
+        "application/x-rpm"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
