@@ -92,6 +92,9 @@ pub use version::Version;
 /// Size limits for [`inspect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// A whole wheel: the registry's reader is a stream, and a zip is read
+    /// from its end, so [`Pypi`] holds the wheel in memory.
+    pub max_wheel: u64,
     /// Entries in a wheel's zip.
     pub max_entries: u64,
     /// Bytes in a zip entry's name.
@@ -105,12 +108,14 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// 512 MiB per wheel (PyPI's default upload limit is 100 MB),
     /// 200,000 entries (the largest wheels on PyPI hold tens of
     /// thousands), 4 KiB names, 8 MiB of metadata (a long description
     /// fits in well under 1 MiB), 16 GiB unpacked, past 256 MiB at most
     /// 1,000 times the compressed size.
     fn default() -> Self {
         Limits {
+            max_wheel: 512 << 20,
             max_entries: 200_000,
             max_name: 4096,
             max_metadata: 8 << 20,
@@ -772,4 +777,97 @@ fn scan_sdist<R: Read>(
     io::copy(decoded, &mut io::sink()).map_err(broken)?;
     let top = top.ok_or_else(|| invalid("the sdist's tar is empty".into()))?;
     Ok((top, pkg_info))
+}
+
+/// Python packages in the [`crate::FormatRegistry`], with their limits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pypi {
+    pub limits: Limits,
+}
+
+impl Pypi {
+    pub fn new(limits: Limits) -> Self {
+        Pypi { limits }
+    }
+}
+
+impl crate::PackageFormat for Pypi {
+    fn id(&self) -> depot_core::Format {
+        depot_core::Format::Pypi
+    }
+
+    /// Name: `.whl`, whatever the content (a broken wheel gets the zip
+    /// reader's precise refusal). First member: a `{name}-{version}.tar.gz`
+    /// whose tar starts inside `{name}-{version}/` ([`looks_like_sdist`]);
+    /// a `.tar.gz` of another shape stays a generic file.
+    fn sniff(&self, head: &crate::format::Head<'_>) -> Option<crate::Evidence> {
+        if is_wheel_name(head.file_name()) {
+            Some(crate::Evidence::Name)
+        } else if looks_like_sdist(head.bytes(), head.file_name()) {
+            Some(crate::Evidence::FirstMember)
+        } else {
+            None
+        }
+    }
+
+    /// The characters wheel and sdist names are made of (`+` of a local
+    /// version, `!` of an epoch), none of which a URL path must escape.
+    fn check_file_name(&self, name: &str) -> Result<(), FormatError> {
+        crate::format::check_chars(name, b"._+!-", "a Python package")
+    }
+
+    /// [`inspect`], then its [`index::IndexFile`] as the entry; the API
+    /// fields are [`PypiInfo`] (without the METADATA bytes). The name is
+    /// the normalized project name, so every spelling lists as one
+    /// package; the architecture is the wheel's tags
+    /// (`py3-none-any`) or `source` for an sdist.
+    fn inspect(
+        &self,
+        file: &mut dyn Read,
+        input: &crate::InspectInput<'_>,
+    ) -> Result<crate::Inspected, FormatError> {
+        let info = if is_wheel_name(input.file_name) {
+            if input.size > self.limits.max_wheel {
+                return Err(FormatError::TooLarge(format!(
+                    "the wheel is {} bytes, more than the limit of {}",
+                    input.size,
+                    human(self.limits.max_wheel)
+                )));
+            }
+            let mut bytes = Vec::with_capacity(input.size as usize);
+            file.take(self.limits.max_wheel + 1)
+                .read_to_end(&mut bytes)?;
+            if bytes.len() as u64 > self.limits.max_wheel {
+                return Err(FormatError::TooLarge(format!(
+                    "the wheel is more than the limit of {}",
+                    human(self.limits.max_wheel)
+                )));
+            }
+            inspect_wheel(io::Cursor::new(bytes), input.file_name, &self.limits)?
+        } else {
+            inspect_sdist(file, input.file_name, &self.limits)?
+        };
+        let entry = index::IndexFile::new(
+            &info,
+            input.file_name,
+            &input.hashes.sha256.hex(),
+            input.size,
+        );
+        let arch = match info.kind {
+            Kind::Wheel => format!("{}-{}-{}", info.python_tag, info.abi_tag, info.platform_tag),
+            Kind::Sdist => "source".to_string(),
+        };
+        Ok(crate::Inspected {
+            fields: serde_json::to_value(&info).expect("info serializes"),
+            entry: serde_json::to_string(&entry).expect("entry serializes"),
+            name: info.project,
+            version: info.version,
+            arch,
+        })
+    }
+
+    /// PEP 440 order ([`version::compare`]).
+    fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        version::compare(a, b)
+    }
 }

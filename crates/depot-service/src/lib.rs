@@ -21,6 +21,7 @@ mod inspect;
 mod pacman;
 mod publish;
 mod publisher;
+mod pypi;
 mod rebuild;
 mod recorder;
 mod rpm;

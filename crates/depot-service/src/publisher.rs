@@ -367,6 +367,7 @@ pub(crate) fn publishers() -> Vec<Box<dyn DynPublisher>> {
         Box::new(crate::pacman::Pacman::default()),
         Box::new(crate::apk::Apk),
         Box::new(crate::freebsd::Freebsd),
+        Box::new(crate::pypi::Pypi),
     ];
     check_disjoint(&all);
     all
