@@ -861,3 +861,22 @@ fn content_negotiation_follows_pep_691() {
     assert_eq!(Json.file_name(), "index.json");
     assert_eq!(V1Html.file_name(), "index.html");
 }
+
+#[test]
+fn the_registry_detects_wheels_and_sdists_and_leaves_other_tarballs_alone() {
+    use depot_core::Format;
+    let registry = depot_formats::FormatRegistry::default();
+    let detect = |bytes: &[u8], name: &str| registry.detect(bytes, name).id();
+    let w = lib();
+    assert_eq!(detect(&w.build(), &w.file_name()), Format::Pypi);
+    // A broken wheel still goes to the wheel reader, which says why.
+    assert_eq!(detect(b"<html>", "x-1.0-py3-none-any.whl"), Format::Pypi);
+    let s = SdistBuilder::new("foo", "1.0");
+    assert_eq!(detect(&s.build(), &s.file_name()), Format::Pypi);
+    // A tarball not laid out as `{name}-{version}/` stays a generic file.
+    assert_eq!(detect(&s.build(), "backup.tar.gz"), Format::File);
+    let other = SdistBuilder::new("foo", "1.0").top("src");
+    assert_eq!(detect(&other.build(), "foo-1.0.tar.gz"), Format::File);
+    // Another zip is no wheel.
+    assert_eq!(detect(&w.build(), "archive.zip"), Format::File);
+}

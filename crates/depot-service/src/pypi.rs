@@ -1,31 +1,33 @@
 //! The Python publisher: the simple repository index pip reads, rendered
 //! from the placements of wheels and sdists.
 //!
-//! Layout written (paths relative to the repo root):
+//! Layout written (paths relative to the repo root; `{tree}` is `pypi/`
+//! for the repo's default placement and `pypi/{dist}/{comp}/` for any
+//! other, each a separate index):
 //!
 //! ```text
-//! pypi/simple/index.html, index.json            every project (PEP 503 HTML, PEP 691 JSON)
-//! pypi/simple/{project}/index.html, index.json  one project's files
-//! pypi/files/{file}.metadata                    a wheel's METADATA (PEP 658)
+//! {tree}simple/index.html, index.json            every project (PEP 503 HTML, PEP 691 JSON)
+//! {tree}simple/{project}/index.html, index.json  one project's files
+//! {tree}files/{file}.metadata                    a wheel's METADATA (PEP 658)
 //! ```
 //!
 //! and served beside them ([`Publisher::serve_extra`]):
 //!
 //! ```text
-//! pypi/simple/ , pypi/simple/{project}/  the page, HTML or JSON as the request's
-//!                                        Accept asks (depot_formats::pypi::index::negotiate);
-//!                                        a project name in any spelling
-//! pypi/files/{file}                      the package (streamed or redirected, as the
-//!                                        repo's download setting says)
-//! pypi/pip.conf                          the client configuration
+//! {tree}simple/ , {tree}simple/{project}/  the page, HTML or JSON as the request's
+//!                                          Accept asks (depot_formats::pypi::index::negotiate);
+//!                                          a project name in any spelling
+//! {tree}files/{file}                       the package (streamed or redirected, as the
+//!                                          repo's download setting says)
+//! pypi/pip.conf                            the client configuration (`?distribution=&component=`)
 //! ```
 //!
-//! `{project}` is the normalized project name. One index per repo: every
-//! placement's Python packages are in it (pip has no notion of a
-//! distribution or component), each file once. A publish renders again
-//! the root page and the pages of the projects its new placements touch;
-//! a removal, a rebuild or a change of the default placement renders all
-//! of them.
+//! `{project}` is the normalized project name; each file is listed once
+//! per tree. A package file is served under any tree by its name (file
+//! names are unique in a repo). A publish renders again the root page and
+//! the pages of the projects its new placements touch; a removal, a
+//! rebuild or a change of the default placement renders all of them. A
+//! repo without Python packages publishes no index.
 
 use crate::Download;
 use crate::ServiceError;
@@ -46,13 +48,19 @@ pub(crate) struct Pypi;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PypiState {}
 
-const SIMPLE: &str = "pypi/simple/";
-const FILES: &str = "pypi/files/";
+/// The tree of a placement: `pypi/` for the repo's default placement,
+/// `pypi/{dist}/{comp}/` for others.
+pub fn tree_prefix(repo: &Repo, dist: &str, comp: &str) -> String {
+    if (dist.to_string(), comp.to_string()) == crate::publisher::root_of(repo) {
+        "pypi/".to_string()
+    } else {
+        format!("pypi/{dist}/{comp}/")
+    }
+}
 
-/// Every Python file of the repo, once per file name (a file placed
-/// twice is one link), from all of its placements.
-fn parse(rows: &[IndexRow]) -> Result<Vec<IndexFile>, ServiceError> {
-    let mut by_name: BTreeMap<String, IndexFile> = BTreeMap::new();
+/// Every Python file of the repo by tree, once per file name in a tree.
+fn parse(repo: &Repo, rows: &[IndexRow]) -> Result<BTreeMap<String, Vec<IndexFile>>, ServiceError> {
+    let mut trees: BTreeMap<String, BTreeMap<String, IndexFile>> = BTreeMap::new();
     for r in rows {
         let f: IndexFile = serde_json::from_str(&r.index_entry).map_err(|e| {
             ServiceError::Internal(format!(
@@ -60,23 +68,31 @@ fn parse(rows: &[IndexRow]) -> Result<Vec<IndexFile>, ServiceError> {
                 r.placement_id
             ))
         })?;
-        by_name.entry(f.filename.clone()).or_insert(f);
+        trees
+            .entry(tree_prefix(
+                repo,
+                r.distribution.as_str(),
+                r.component.as_str(),
+            ))
+            .or_default()
+            .entry(f.filename.clone())
+            .or_insert(f);
     }
-    Ok(by_name.into_values().collect())
+    Ok(trees
+        .into_iter()
+        .map(|(t, files)| (t, files.into_values().collect()))
+        .collect())
 }
 
-/// Writes the root page, the pages of `projects` (every project when
+/// Writes a tree's root page, the pages of `projects` (every project when
 /// `None`) and the `.metadata` files of their wheels.
 async fn render(
     cx: &mut RenderCx<'_>,
     files: &mut Files,
+    tree: &str,
     all: &[IndexFile],
     projects: Option<BTreeSet<String>>,
 ) -> Result<(), ServiceError> {
-    // A repo without Python packages publishes no index at all.
-    if all.is_empty() {
-        return Ok(());
-    }
     let projects = projects.unwrap_or_else(|| all.iter().map(|f| f.project.clone()).collect());
     for (path, bytes) in index::render(all) {
         let project = path.split_once('/').map(|(p, _)| p);
@@ -84,7 +100,7 @@ async fn render(
             continue;
         }
         let file = cx.chunker.single(Bytes::from(bytes)).await?;
-        files.insert(format!("{SIMPLE}{path}"), file);
+        files.insert(format!("{tree}simple/{path}"), file);
     }
     for f in all.iter().filter(|f| projects.contains(&f.project)) {
         if let Some(m) = &f.metadata {
@@ -92,10 +108,23 @@ async fn render(
                 .chunker
                 .single(Bytes::from(m.clone().into_bytes()))
                 .await?;
-            files.insert(format!("{FILES}{}.metadata", f.filename), file);
+            files.insert(format!("{tree}files/{}.metadata", f.filename), file);
         }
     }
     Ok(())
+}
+
+/// A served path split into its tree and the rest (`simple/...`,
+/// `files/...`): `pypi/simple/x/` is `("pypi/", "simple/x/")`,
+/// `pypi/testing/extra/files/f` is `("pypi/testing/extra/", "files/f")`.
+fn split_tree(path: &str) -> Option<(String, &str)> {
+    let rest = path.strip_prefix("pypi/")?;
+    if rest == "simple" || rest.starts_with("simple/") || rest.starts_with("files/") {
+        return Some(("pypi/".to_string(), rest));
+    }
+    let mut parts = rest.splitn(3, '/');
+    let (dist, comp, rest) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((format!("pypi/{dist}/{comp}/"), rest))
 }
 
 #[async_trait]
@@ -115,20 +144,27 @@ impl Publisher for Pypi {
         _state: PypiState,
         rows: Vec<IndexRow>,
     ) -> Result<Rendered<PypiState>, ServiceError> {
-        let touched: BTreeSet<String> = parse(&rows)?.into_iter().map(|f| f.project).collect();
-        let all = parse(&cx.rows(repo, Format::Pypi, PlacementId(0)).await?)?;
-        render(cx, files, &all, Some(touched)).await?;
+        let touched = parse(repo, &rows)?;
+        let all = parse(repo, &cx.rows(repo, Format::Pypi, PlacementId(0)).await?)?;
+        for (tree, new) in touched {
+            let projects = new.into_iter().map(|f| f.project).collect();
+            let in_tree = all.get(&tree).map(Vec::as_slice).unwrap_or_default();
+            render(cx, files, &tree, in_tree, Some(projects)).await?;
+        }
         Ok(Rendered::Done(PypiState {}))
     }
 
     async fn full(
         &self,
         cx: &mut RenderCx<'_>,
-        _repo: &Repo,
+        repo: &Repo,
         files: &mut Files,
         rows: Vec<IndexRow>,
     ) -> Result<PypiState, ServiceError> {
-        render(cx, files, &parse(&rows)?, None).await?;
+        // A repo without Python packages publishes no index at all.
+        for (tree, all) in parse(repo, &rows)? {
+            render(cx, files, &tree, &all, None).await?;
+        }
         Ok(PypiState {})
     }
 
@@ -141,9 +177,11 @@ impl Publisher for Pypi {
         &self,
         cx: &ServeCx<'_>,
         base: &str,
-        _at: &At,
+        at: &At,
     ) -> Result<Option<String>, ServiceError> {
-        let url = format!("{base}/repos/{}/pypi/simple/", cx.repo.name);
+        let (dist, comp) = at.resolve(cx.repo);
+        let tree = tree_prefix(cx.repo, dist, comp);
+        let url = format!("{base}/repos/{}/{tree}simple/", cx.repo.name);
         Ok(Some(format!(
             "# ~/.config/pip/pip.conf (or: pip install --index-url {url} PACKAGE)\n\
              [global]\n\
@@ -157,7 +195,10 @@ impl Publisher for Pypi {
         cx: &ServeCx<'_>,
         path: &str,
     ) -> Result<Option<Download>, ServiceError> {
-        if let Some(file) = path.strip_prefix(FILES) {
+        let Some((tree, rest)) = split_tree(path) else {
+            return Ok(None);
+        };
+        if let Some(file) = rest.strip_prefix("files/") {
             if file.contains('/') || file.ends_with(".metadata") {
                 return Ok(None);
             }
@@ -169,7 +210,7 @@ impl Publisher for Pypi {
                 .await
                 .map(Some);
         }
-        let page = match path.strip_prefix("pypi/simple") {
+        let page = match rest.strip_prefix("simple") {
             Some("" | "/") => String::new(),
             Some(rest) => match rest.strip_prefix('/').map(|r| r.trim_end_matches('/')) {
                 Some(project) if !project.is_empty() && !project.contains('/') => {
@@ -185,7 +226,7 @@ impl Publisher for Pypi {
         let Some(current) = cx.current.as_ref() else {
             return Ok(None);
         };
-        let key = format!("{SIMPLE}{page}{}", rep.file_name());
+        let key = format!("{tree}simple/{page}{}", rep.file_name());
         match current.manifest.files.get(&key) {
             Some(f) => cx.file(f, rep.content_type()).map(Some),
             None => Ok(None),
