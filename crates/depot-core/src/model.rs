@@ -72,6 +72,8 @@ formats! {
     Apk = "apk",
     /// A FreeBSD pkg package (`.pkg`).
     Freebsd = "freebsd",
+    /// A Python wheel (`.whl`) or source distribution (`.tar.gz`).
+    Pypi = "pypi",
     /// A generic artifact: stored, listed and downloadable, never in an
     /// index.
     File = "file",

@@ -272,6 +272,7 @@ impl Default for FormatRegistry {
             .with(crate::pacman::Pacman::default())
             .with(crate::apk::Apk::default())
             .with(crate::freebsd::Freebsd::default())
+            .with(crate::pypi::Pypi::default())
             .with(GenericFile)
     }
 }

@@ -26,6 +26,10 @@
 //!   validates a `.pkg`, [`freebsd::catalogue_entry`] renders its
 //!   `packagesite.yaml` line, [`freebsd::signed_archive`] packs a signed
 //!   catalogue as `pkg repo` does.
+//! - [`pypi`]: Python packages: [`pypi::inspect`] reads and validates a
+//!   wheel or an sdist, [`pypi::index`] renders the simple repository
+//!   index (PEP 503 HTML, PEP 691 JSON), [`pypi::version`] orders PEP 440
+//!   versions.
 //! - [`apt`]: an apt repository's `Release` file.
 //! - [`deb822`]: the `Field: value` syntax those files share.
 //!
@@ -71,6 +75,7 @@ mod error;
 pub mod format;
 pub mod freebsd;
 pub mod pacman;
+pub mod pypi;
 pub mod rpm;
 
 pub use error::FormatError;

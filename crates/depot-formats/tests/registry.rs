@@ -190,17 +190,18 @@ fn evidence_priorities_settle_the_overlaps() {
     assert_eq!(detect(&tar, "upload.tar"), Format::File);
 }
 
-/// A format defined outside depot-formats: claims `*.whl` by name, and
-/// zip content otherwise.
-struct Wheel;
+/// A format defined outside depot-formats: claims `*.nupkg` by name
+/// (NuGet packages, zip content; `*.whl` was the example before Python
+/// packages became a built-in format).
+struct Nupkg;
 
-impl PackageFormat for Wheel {
+impl PackageFormat for Nupkg {
     fn id(&self) -> Format {
         // Stands in for a variant a new format would add to `formats!`.
         Format::File
     }
     fn sniff(&self, head: &Head<'_>) -> Option<Evidence> {
-        head.has_extension(&[".whl"]).then_some(Evidence::Name)
+        head.has_extension(&[".nupkg"]).then_some(Evidence::Name)
     }
     fn check_file_name(&self, _: &str) -> Result<(), FormatError> {
         Ok(())
@@ -226,8 +227,8 @@ impl PackageFormat for Wheel {
 
 #[test]
 fn a_format_from_outside_plugs_in_with_one_line() {
-    let registry = FormatRegistry::default().with(Wheel);
-    let found = registry.detect(b"PK\x03\x04", "x-1.0-py3-none-any.whl");
+    let registry = FormatRegistry::default().with(Nupkg);
+    let found = registry.detect(b"PK\x03\x04", "x.1.0.nupkg");
     assert_eq!(found.content_type(), "application/zip");
     assert_eq!(registry.content_type(Format::File), "application/zip");
     assert_eq!(
@@ -253,6 +254,7 @@ fn content_types_per_format() {
             (Format::Pacman, "application/octet-stream"),
             (Format::Apk, "application/octet-stream"),
             (Format::Freebsd, "application/octet-stream"),
+            (Format::Pypi, "application/octet-stream"),
             (Format::File, "application/octet-stream"),
         ]
     );

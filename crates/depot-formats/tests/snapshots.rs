@@ -1,6 +1,7 @@
 //! Snapshots of what each format renders for a fixed input (DESIGN.md
 //! principle 9): a change to a `Packages` stanza, an rpm fragment, a pacman
-//! `desc`, an `APKINDEX` block, a `packagesite.yaml` line, a `Release` or a
+//! `desc`, an `APKINDEX` block, a `packagesite.yaml` line, a Python
+//! package's index entry, a `Release` or a
 //! `repomd.xml` shows in review as a diff of `tests/snapshots/*.snap`.
 //!
 //! The inputs are depot-testkit's deterministic builders and fixed times,
@@ -12,7 +13,9 @@ use depot_core::{Format, Hashes, Sha256, Timestamp};
 use depot_formats::apt::{ReleaseEntry, ReleaseMeta, render_release};
 use depot_formats::rpm::repodata::{self, RepomdData};
 use depot_formats::{FormatRegistry, InspectInput};
-use depot_testkit::{ApkBuilder, DebBuilder, FreebsdBuilder, PacmanBuilder, RpmBuilder};
+use depot_testkit::{
+    ApkBuilder, DebBuilder, FreebsdBuilder, PacmanBuilder, RpmBuilder, SdistBuilder, WheelBuilder,
+};
 
 /// 2026-12-01T00:00:00Z.
 const T: Timestamp = Timestamp(1_795_996_800);
@@ -77,6 +80,17 @@ fn freebsd_catalogue_line() {
 }
 
 #[test]
+fn pypi_wheel_and_sdist() {
+    let w = WheelBuilder::new("Hello_World", "1.0.post1");
+    let sd = SdistBuilder::new("hello-world", "1.0.post1");
+    insta::assert_snapshot!(format!(
+        "{}\n{}",
+        rendered(&w.file_name(), &w.build()),
+        rendered(&sd.file_name(), &sd.build())
+    ));
+}
+
+#[test]
 fn apt_release() {
     let packages = Hashes::of(b"Package: hello\n");
     let gz = Hashes::of(b"not really gzip");
@@ -136,6 +150,7 @@ fn every_registered_format_has_a_snapshot_here() {
         Format::Pacman,
         Format::Apk,
         Format::Freebsd,
+        Format::Pypi,
         Format::File,
     ];
     for f in FormatRegistry::default().iter() {

@@ -1,4 +1,6 @@
-//! The served tree of a repository holding every format, URL by URL.
+//! The served tree of a repository holding every format, URL by URL
+//! (Python packages were added after the one serving path, through its
+//! seams alone).
 //!
 //! Written before the per-format routes became one serving path, and run
 //! unchanged after: every file of the publication's manifest, every path a
@@ -14,7 +16,9 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use depot_core::{Format, RepoName, TokenScope};
 use depot_http::{HttpOptions, router};
 use depot_service::{At, Depot, ServiceConfig};
-use depot_testkit::{ApkBuilder, DebBuilder, FreebsdBuilder, PacmanBuilder, RpmBuilder};
+use depot_testkit::{
+    ApkBuilder, DebBuilder, FreebsdBuilder, PacmanBuilder, RpmBuilder, WheelBuilder,
+};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -148,6 +152,8 @@ async fn all_formats() -> Server {
     s.upload(&f.file_name(), "", f.build()).await;
     let f = FreebsdBuilder::new("extra", "2.0", "FreeBSD:14:*");
     s.upload(&f.file_name(), OTHER, f.build()).await;
+    let w = WheelBuilder::new("hello", "1.0");
+    s.upload(&w.file_name(), "", w.build()).await;
     s
 }
 
@@ -222,6 +228,7 @@ async fn every_served_path_of_a_repo_with_all_formats_answers_its_source_bytes()
         "alpine/stable/main/x86_64/",
         "freebsd/FreeBSD:14:amd64/",
         "freebsd/testing/extra/FreeBSD:14:amd64/",
+        "pypi/simple/",
     ] {
         assert!(
             files.keys().any(|p| p.starts_with(prefix)),
@@ -295,6 +302,17 @@ async fn every_served_path_of_a_repo_with_all_formats_answers_its_source_bytes()
             Format::Rpm => {
                 let url = format!("/repos/all/rpm/testing/extra/packages/{file}");
                 check(&s, &url, &blob, "application/x-rpm").await;
+            }
+            Format::Pypi => {
+                // The project page links the file and its hash.
+                let page = s.get("/repos/all/pypi/simple/hello/").await;
+                assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+                assert!(
+                    page.text()
+                        .contains(&format!("{file}#sha256={}", p.hashes.sha256.hex())),
+                    "{}",
+                    page.text()
+                );
             }
             _ => {}
         }

@@ -35,6 +35,7 @@ mod packages;
 mod pacman;
 mod publish;
 mod publisher;
+mod pypi;
 mod rebuild;
 mod recorder;
 mod repos;

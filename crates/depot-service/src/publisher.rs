@@ -367,6 +367,7 @@ pub(crate) fn publishers() -> Vec<Box<dyn DynPublisher>> {
         Box::new(crate::pacman::Pacman::default()),
         Box::new(crate::apk::Apk),
         Box::new(crate::freebsd::Freebsd),
+        Box::new(crate::pypi::Pypi),
     ];
     check_disjoint(&all);
     all
@@ -470,7 +471,6 @@ pub(crate) struct ServeCx<'a> {
     pub current: Option<Arc<Publication>>,
     pub range: Option<Range<u64>>,
     /// The client's `Accept` header, for content negotiation.
-    #[allow(dead_code)] // read by publishers that negotiate (PyPI's JSON and HTML)
     pub accept: Option<String>,
 }
 

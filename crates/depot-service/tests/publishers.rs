@@ -15,7 +15,9 @@
 
 use depot_core::{FileName, Format, PlacementName, RepoName, RepoSettings};
 use depot_service::{Depot, ServiceConfig, UploadOptions};
-use depot_testkit::{ApkBuilder, DebBuilder, FreebsdBuilder, PacmanBuilder, RpmBuilder};
+use depot_testkit::{
+    ApkBuilder, DebBuilder, FreebsdBuilder, PacmanBuilder, RpmBuilder, WheelBuilder,
+};
 use std::collections::BTreeMap;
 
 /// A format under test.
@@ -92,6 +94,16 @@ fn cases() -> Vec<Case> {
                 String::from_utf8(yaml.clone()).unwrap()
             },
         },
+        Case {
+            format: Format::Pypi,
+            build: |n, v| {
+                let b = WheelBuilder::new(n, v);
+                (b.file_name(), b.build())
+            },
+            index: "pypi/simple/index.json",
+            other_index: "pypi/testing/extra/simple/index.json",
+            content: |b| String::from_utf8(b.to_vec()).unwrap(),
+        },
     ]
 }
 
@@ -154,6 +166,7 @@ fn own_prefixes(format: Format) -> &'static [&'static str] {
         Format::Pacman => &["pacman/"],
         Format::Apk => &["alpine/"],
         Format::Freebsd => &["freebsd/"],
+        Format::Pypi => &["pypi/"],
         _ => &[],
     }
 }

@@ -46,15 +46,22 @@
 //! # The FreeBSD packages [`FreebsdBuilder`] writes
 //!
 //! See the [`freebsd_builder`] module: `.pkg` as `pkg create` lays it out.
+//!
+//! # The Python packages [`WheelBuilder`] and [`SdistBuilder`] write
+//!
+//! See the [`pypi_builder`] module: wheels as `bdist_wheel` lays them out
+//! (installable by pip) and sdists, with [`zip_archive`] for hostile zips.
 
 pub mod apk_builder;
 pub mod freebsd_builder;
 pub mod pacman_builder;
+pub mod pypi_builder;
 pub mod rpm_builder;
 
 pub use apk_builder::{ApkBuilder, apk_bomb};
 pub use freebsd_builder::FreebsdBuilder;
 pub use pacman_builder::{PacmanBuilder, pacman_bomb, write_pacman_corpus};
+pub use pypi_builder::{SdistBuilder, WheelBuilder, ZipMember, zip_archive};
 pub use rpm::IndexData;
 pub use rpm_builder::{RpmBuilder, RpmLayout, rpm_layout, write_rpm_corpus};
 

@@ -32,7 +32,9 @@ pub async fn tree(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let name = RepoName::new(&repo)?;
-    let path = RelPath::new(&path)?;
+    // A directory URL (`pypi/simple/`, as PEP 503 writes every page's)
+    // is resolved by its path without the slash: no file path ends in one.
+    let path = RelPath::new(path.strip_suffix('/').unwrap_or(&path))?;
     caller.repo(&state, &name, Action::Read).await?;
     let depot = &state.depot;
     if depot.is_text_path(path.as_str()) {
