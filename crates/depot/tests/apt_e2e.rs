@@ -373,7 +373,7 @@ fn tamper_blobs_containing(data_dir: &Path, marker: &[u8]) -> Vec<PathBuf> {
 #[test]
 fn apt_refuses_tampered_packages_index() {
     let machine_before = MachineState::capture();
-    let served = Served::start();
+    let mut served = Served::start();
 
     // Control: the untouched repo updates cleanly.
     assert_update_clean(&served.apt_root().apt_get(&["update"]));
@@ -396,6 +396,10 @@ fn apt_refuses_tampered_packages_index() {
         "no blob under {}/blobs holds the library's stanza",
         served.server.data_dir.display()
     );
+    // The server keeps small published files it has served in memory
+    // (content-addressed, so it always serves the right bytes); a fresh
+    // process reads what is on disk now.
+    served.server.restart();
 
     // The server now serves index bytes that differ from what the signed
     // Release promises (by name and by hash), while Release is unchanged.
@@ -441,7 +445,7 @@ fn apt_refuses_tampered_packages_index() {
 
 #[test]
 fn apt_refuses_tampered_inrelease() {
-    let served = Served::start();
+    let mut served = Served::start();
     assert_update_clean(&served.apt_root().apt_get(&["update"]));
 
     let inrelease = get_ok(&served.url("/dists/stable/InRelease"));
@@ -461,6 +465,10 @@ fn apt_refuses_tampered_inrelease() {
         b'1'
     };
     std::fs::write(&blob, &tampered).unwrap();
+    // The server keeps small published files it has served in memory
+    // (content-addressed, so it always serves the right bytes); a fresh
+    // process reads what is on disk now.
+    served.server.restart();
     assert_eq!(get_ok(&served.url("/dists/stable/InRelease")), tampered);
 
     let apt = served.apt_root();

@@ -269,7 +269,7 @@ fn find_blob(data_dir: &Path, content: &[u8]) -> PathBuf {
 
 #[test]
 fn dnf_refuses_a_tampered_repomd() {
-    let served = Served::start();
+    let mut served = Served::start();
     let repo_file = String::from_utf8(get_ok(&served.url("/config.repo"))).unwrap();
 
     // Control: the untouched repo is accepted.
@@ -282,6 +282,11 @@ fn dnf_refuses_a_tampered_repomd() {
     let mut tampered = repomd.clone();
     tampered[at] = if tampered[at] == b'9' { b'8' } else { b'9' };
     std::fs::write(find_blob(&served.server.data_dir, &repomd), &tampered).unwrap();
+    // The server keeps small published files it has served in memory
+    // (content-addressed, so it always serves the right bytes); a fresh
+    // process reads what is on disk now.
+    served.server.restart();
+    let repo_file = String::from_utf8(get_ok(&served.url("/config.repo"))).unwrap();
     assert_eq!(get_ok(&served.url("/repodata/repomd.xml")), tampered);
 
     let dnf = Dnf::new(&repo_file);

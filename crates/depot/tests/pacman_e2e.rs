@@ -336,7 +336,7 @@ fn first_chunk_blob(data_dir: &Path, data: &[u8]) -> (PathBuf, Vec<u8>) {
 
 #[test]
 fn pacman_refuses_a_tampered_database() {
-    let served = Served::start();
+    let mut served = Served::start();
 
     // Control: the untouched repo is accepted.
     let ok = Pacman::new(&served).pacman(&["-Sy", "--noprogressbar"]);
@@ -351,6 +351,11 @@ fn pacman_refuses_a_tampered_database() {
     let at = tampered.len() / 2;
     tampered[at] ^= 0x01;
     std::fs::write(&blob, &tampered).unwrap();
+    // The server keeps small published files it has served in memory
+    // (content-addressed, so it always serves the right bytes); a fresh
+    // process reads what is on disk now.
+    served.server.restart();
+    let db_url = served.url(&format!("/pacman/x86_64/{REPO}.db"));
     let served_now = get_ok(&db_url);
     assert_ne!(served_now, db);
     assert_eq!(served_now.len(), db.len());
