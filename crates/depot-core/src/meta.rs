@@ -4,7 +4,7 @@
 //!
 //! Every method is one transaction. Nothing here is read-modify-write from
 //! the caller's side: the only way to move a repo's published pointer is
-//! [`MetaStore::publish`], a compare-and-set that returns
+//! [`PublicationStore::publish`], a compare-and-set that returns
 //! [`MetaError::PublishConflict`] when another writer got there first.
 
 use crate::digest::{Hashes, Sha256};
@@ -128,8 +128,22 @@ pub struct PackageUpdate {
     pub fields: serde_json::Value,
 }
 
-#[async_trait::async_trait]
-pub trait MetaStore: Send + Sync + 'static {
+/// The whole metadata store: one trait per aggregate ([`RepoStore`],
+/// [`PackageStore`], [`PublicationStore`], [`TokenStore`], [`ImageStore`],
+/// [`KeyStore`]), each with its contract, plus what concerns the store as
+/// a whole. Callers hold an `Arc<dyn MetaStore>`; every aggregate's methods
+/// are callable on it.
+pub trait MetaStore:
+    RepoStore
+    + PackageStore
+    + PublicationStore
+    + TokenStore
+    + ImageStore
+    + KeyStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Short name of the backend: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -151,9 +165,11 @@ pub trait MetaStore: Send + Sync + 'static {
     fn change_epoch(&self) -> Option<u64> {
         None
     }
+}
 
-    // ---- repositories ------------------------------------------------------
-
+/// Repositories: their rows, settings and revisions.
+#[async_trait::async_trait]
+pub trait RepoStore: Send + Sync {
     /// Creates a repo at revision 0 with no publication.
     /// Errors: `AlreadyExists` if the name is taken.
     async fn create_repo(
@@ -174,9 +190,12 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Deletes the repo with its packages, placements and publications (blobs
     /// stay for gc). Returns false if no such repo existed.
     async fn delete_repo(&self, name: &RepoName) -> Result<bool, MetaError>;
+}
 
-    // ---- packages ----------------------------------------------------------
-
+/// Packages and their placements: what publishers render (`index_rows`)
+/// and what the API lists.
+#[async_trait::async_trait]
+pub trait PackageStore: Send + Sync {
     /// Adds a package and its placements in one transaction.
     ///
     /// - Same `filename` already stored with the same SHA-256: no new package;
@@ -282,9 +301,12 @@ pub trait MetaStore: Send + Sync + 'static {
         format: Format,
         after: PlacementId,
     ) -> Result<Vec<IndexRow>, MetaError>;
+}
 
-    // ---- publications ------------------------------------------------------
-
+/// Publications and the published pointer: the only way to move it is
+/// [`PublicationStore::publish`], a compare-and-set.
+#[async_trait::async_trait]
+pub trait PublicationStore: Send + Sync {
     /// The repo's published pointer: (publication, revision it rendered).
     async fn published_pointer(
         &self,
@@ -345,9 +367,11 @@ pub trait MetaStore: Send + Sync + 'static {
         let _ = (repo, wait);
         Ok(Some(PublishLease::unshared()))
     }
+}
 
-    // ---- tokens ------------------------------------------------------------
-
+/// API tokens, stored by the SHA-256 of their secret.
+#[async_trait::async_trait]
+pub trait TokenStore: Send + Sync {
     /// Stores a token by the SHA-256 of its secret (the secret itself is
     /// never stored).
     async fn create_token(
@@ -362,8 +386,11 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Errors: `NotFound` if no such token.
     async fn set_token_groups(&self, token: TokenId, groups: &[String]) -> Result<(), MetaError>;
     async fn count_tokens(&self) -> Result<u64, MetaError>;
+}
 
-    // ---- images --------------------------------------------------------------
+/// Images (VM disks, ISOs, artifacts) and their versions.
+#[async_trait::async_trait]
+pub trait ImageStore: Send + Sync {
     //
     // An image's versions form its history; the current one is the highest.
     // Every version's blob counts as referenced (`image_blob_digests`) until
@@ -425,9 +452,11 @@ pub trait MetaStore: Send + Sync + 'static {
     /// The SHA-256 of every version of every image, each once (gc keeps
     /// these blobs).
     async fn image_blob_digests(&self) -> Result<Vec<Sha256>, MetaError>;
+}
 
-    // ---- signing keys ------------------------------------------------------
-
+/// The server's signing keys, first one stored wins.
+#[async_trait::async_trait]
+pub trait KeyStore: Send + Sync {
     /// Stores `armored_secret` under `name` unless a key of that name exists;
     /// returns the stored key either way (so concurrent first starts agree on
     /// one key).

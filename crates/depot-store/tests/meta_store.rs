@@ -9,7 +9,7 @@
 //! `DEPOT_SKIP_POSTGRES=1`.
 
 use depot_core::digest::Hashes;
-use depot_core::meta::{MetaError, MetaStore};
+use depot_core::meta::{MetaError, MetaStore, PackageStore, RepoStore};
 use depot_core::model::*;
 use depot_core::names::{FileName, PlacementName, RepoName};
 use depot_core::time::Timestamp;

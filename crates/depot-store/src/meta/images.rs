@@ -10,7 +10,7 @@
 use super::{SqlMetaStore, from_json, get, map_sqlx, to_i64, to_json};
 use depot_core::digest::{Hashes, Sha256};
 use depot_core::image::*;
-use depot_core::meta::MetaError;
+use depot_core::meta::{ImageStore, MetaError};
 use depot_core::time::Timestamp;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
@@ -428,5 +428,64 @@ impl SqlMetaStore {
         }
         .await;
         self.finish_write(tx, result).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ImageStore for SqlMetaStore {
+    async fn create_image(&self, image: &NewImage, now: Timestamp) -> Result<Image, MetaError> {
+        self.images_create(image, now).await
+    }
+
+    async fn get_image(&self, id: ImageId) -> Result<Option<Image>, MetaError> {
+        self.images_get(id).await
+    }
+
+    async fn list_images(&self, filter: &ImageFilter) -> Result<Vec<Image>, MetaError> {
+        self.images_list(filter).await
+    }
+
+    async fn update_image(
+        &self,
+        id: ImageId,
+        update: &ImageUpdate,
+        now: Timestamp,
+    ) -> Result<Image, MetaError> {
+        self.images_update(id, update, now).await
+    }
+
+    async fn new_image_version(
+        &self,
+        id: ImageId,
+        expected: i64,
+        blob: &ImageBlob,
+        now: Timestamp,
+    ) -> Result<Image, MetaError> {
+        self.images_new_version(id, expected, blob, now).await
+    }
+
+    async fn copy_image(
+        &self,
+        source: ImageId,
+        new_id: ImageId,
+        owner: &str,
+        name: Option<&str>,
+        visibility: &Visibility,
+        now: Timestamp,
+    ) -> Result<Image, MetaError> {
+        self.images_copy(source, new_id, owner, name, visibility, now)
+            .await
+    }
+
+    async fn image_history(&self, id: ImageId) -> Result<Vec<ImageVersion>, MetaError> {
+        self.images_history(id).await
+    }
+
+    async fn delete_image(&self, id: ImageId) -> Result<bool, MetaError> {
+        self.images_delete(id).await
+    }
+
+    async fn image_blob_digests(&self) -> Result<Vec<Sha256>, MetaError> {
+        self.images_blob_digests().await
     }
 }
