@@ -52,8 +52,46 @@ fn stable_main() -> Vec<Placement> {
 
 // ---- SQLite ----------------------------------------------------------------------
 
+/// Runs one conformance check on a fresh SQLite database in a file.
+async fn with_sqlite_file<F, Fut>(check: F)
+where
+    F: FnOnce(Arc<dyn MetaStore>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlMetaStore::connect(&sqlite_url(&dir.path().join("depot.db")))
+        .await
+        .unwrap();
+    assert_eq!(store.backend(), "sqlite");
+    check(Arc::new(store)).await;
+}
+
+/// Runs one conformance check on a fresh in-memory SQLite database.
+async fn with_sqlite_in_memory<F, Fut>(check: F)
+where
+    F: FnOnce(Arc<dyn MetaStore>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    check(Arc::new(
+        SqlMetaStore::connect("sqlite::memory:").await.unwrap(),
+    ))
+    .await;
+}
+
+/// The conformance suite, one test per check (`conformance_sqlite::tokens`, ...).
+mod conformance_sqlite {
+    depot_store::meta_store_tests!(super::with_sqlite_file);
+}
+
+mod conformance_sqlite_in_memory {
+    depot_store::meta_store_tests!(super::with_sqlite_in_memory);
+}
+
+/// The whole suite as one call, as a backend outside this crate would run
+/// it (and a check that the suite and the per-check tests list the same
+/// checks: both come from one list).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn conformance_sqlite() {
+async fn conformance_suite_runs_whole_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let n = AtomicUsize::new(0);
     meta_store_suite(|| {
@@ -64,14 +102,6 @@ async fn conformance_sqlite() {
             let store = SqlMetaStore::connect(&sqlite_url(&path)).await.unwrap();
             Arc::new(store) as Arc<dyn MetaStore>
         }
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn conformance_sqlite_in_memory() {
-    meta_store_suite(|| async {
-        Arc::new(SqlMetaStore::connect("sqlite::memory:").await.unwrap()) as Arc<dyn MetaStore>
     })
     .await;
 }
@@ -439,18 +469,27 @@ impl PgScratch {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn conformance_postgres() {
+/// Runs one conformance check on a fresh store in a throw-away PostgreSQL
+/// database.
+async fn with_postgres<F, Fut>(check: F)
+where
+    F: FnOnce(Arc<dyn MetaStore>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let Some(pg) = PgScratch::create().await else {
         return;
     };
-    pg.run(meta_store_suite(|| async {
+    pg.run(async {
         let url = pg.fresh_url().await;
         let store = SqlMetaStore::connect(&url).await.unwrap();
         assert_eq!(store.backend(), "postgres");
-        Arc::new(store) as Arc<dyn MetaStore>
-    }))
+        check(Arc::new(store)).await;
+    })
     .await;
+}
+
+mod conformance_postgres {
+    depot_store::meta_store_tests!(super::with_postgres);
 }
 
 /// Several nodes starting at once on a fresh database all migrate without

@@ -47,7 +47,7 @@ fn group(g: &str) -> Visibility {
     Visibility::Group(g.to_string())
 }
 
-pub(super) async fn images_create_get_list(s: Store) {
+pub async fn images_create_get_list(s: Store) {
     let a = s
         .create_image(&new_image(1, "alpha", "alice", Visibility::Private), T0)
         .await
@@ -139,7 +139,7 @@ pub(super) async fn images_create_get_list(s: Store) {
     );
 }
 
-pub(super) async fn images_update(s: Store) {
+pub async fn images_update(s: Store) {
     s.create_image(&new_image(1, "alpha", "alice", Visibility::Private), T0)
         .await
         .unwrap();
@@ -190,7 +190,7 @@ pub(super) async fn images_update(s: Store) {
     }
 }
 
-pub(super) async fn images_versions_and_history(s: Store) {
+pub async fn images_versions_and_history(s: Store) {
     let first = s
         .create_image(&new_image(1, "alpha", "alice", Visibility::Private), T0)
         .await
@@ -302,7 +302,7 @@ pub(super) async fn images_versions_and_history(s: Store) {
 
 /// Many overwrites of one image, all based on the same version: exactly
 /// one wins, the others get `VersionConflict`.
-pub(super) async fn images_concurrent_overwrites(s: Store) {
+pub async fn images_concurrent_overwrites(s: Store) {
     s.create_image(&new_image(1, "alpha", "alice", Visibility::Private), T0)
         .await
         .unwrap();
@@ -329,7 +329,7 @@ pub(super) async fn images_concurrent_overwrites(s: Store) {
     assert_eq!(s.image_history(id(1)).await.unwrap().len(), 2);
 }
 
-pub(super) async fn token_groups(s: Store) {
+pub async fn token_groups(s: Store) {
     let h = Sha256::of(b"grouped");
     let t = s
         .create_token("alice", &h, &TokenScope::Admin, T0)

@@ -21,7 +21,7 @@
 
 mod blob;
 mod images;
-mod meta;
+pub mod meta;
 pub mod moto;
 
 pub use blob::blob_store_suite;
