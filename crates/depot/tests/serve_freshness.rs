@@ -118,7 +118,7 @@ impl SecondServer {
                 cmd.env_remove(k);
             }
         }
-        let child = cmd
+        let mut child = cmd
             .arg("serve")
             .arg("--data-dir")
             .arg(data)
@@ -137,6 +137,8 @@ impl SecondServer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the second server did not come up");
     }
 }
