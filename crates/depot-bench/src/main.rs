@@ -4,6 +4,7 @@
 //! Each: full publish of N packages, one more upload until the published index lists it,
 //! and peak RSS. See docs/bench.md for what each number means.
 //! `depot-bench ingest` is P3 of issue 5, concurrent HTTP ingest (src/ingest.rs).
+//! `depot-bench serve` is P4s of issue 11, serving speed against nginx (src/serve.rs).
 
 mod apt;
 mod corpus;
@@ -15,6 +16,7 @@ mod proc;
 mod report;
 mod rpmbench;
 mod rpmmd;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -45,6 +47,7 @@ const SLOW_RUNS: usize = 5;
 
 const USAGE: &str = "\
 usage: depot-bench ingest --help   (P3 of issue 5: concurrent HTTP ingest)
+       depot-bench serve --help    (P4s of issue 11: serving speed against nginx)
        depot-bench [--formats apt,rpm,pacman] [--sizes 1000,10000] [--runs 20]
                    [--depot-bin target/release/depot] [--clients 8] [--json PATH]
                    [--tools depot,reprepro,aptly,createrepo_c,repo-add] [--no-sqlite]
@@ -199,6 +202,9 @@ fn real_main() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     if std::env::args().nth(1).as_deref() == Some("ingest") {
         return ingest::run(std::env::args().skip(2));
+    }
+    if std::env::args().nth(1).as_deref() == Some("serve") {
+        return serve::run(std::env::args().skip(2));
     }
     let args = parse_args()?;
     let apt = args.formats.contains(&Fmt::Apt);
