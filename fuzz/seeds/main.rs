@@ -119,9 +119,24 @@ fn main() {
             .provides("cmd:hello=2.10-r3")
             .file("usr/bin/hello", b"#!/bin/sh\necho hello\n")
             .build(),
+        // With a signature segment (inspect reads it, the repo signs).
+        ApkBuilder::new("signed", "1.0-r0", "noarch")
+            .signature(".SIGN.RSA.builder.rsa.pub", b"not checked by inspect")
+            .build(),
     ];
-    if let Ok(pkginfo) = std::fs::read(testdata.join("apk/strace.PKGINFO")) {
-        apks.push(ApkBuilder::new("strace", "6.6-r0", "x86_64").raw_pkginfo(&pkginfo).build());
+    if let Ok(pkginfo) = std::fs::read_to_string(testdata.join("apk/strace.PKGINFO")) {
+        // Its datahash is the real package's: put in the one of the data
+        // stream built here, so the package is accepted.
+        let b = ApkBuilder::new("strace", "5.14-r0", "x86_64").file("usr/bin/strace", b"\x7fELF");
+        let datahash = depot_core::Sha256::of(&b.data_stream()).hex();
+        let pkginfo: String = pkginfo
+            .lines()
+            .map(|l| match l.starts_with("datahash = ") {
+                true => format!("datahash = {datahash}\n"),
+                false => format!("{l}\n"),
+            })
+            .collect();
+        apks.push(b.raw_pkginfo(pkginfo.as_bytes()).build());
     }
     write(&root, "apk_inspect", &apks, |b| apk::inspect(b, &apk::Limits::default()).is_ok());
 
