@@ -427,6 +427,35 @@ pub fn inspect<R: Read>(reader: R, limits: &Limits) -> Result<RpmInfo, FormatErr
     Ok(info)
 }
 
+/// For the fuzzer (`fuzz/fuzz_targets/rpm_header.rs`), not an API: reads
+/// `bytes` as the two headers that follow an .rpm's lead, the signature
+/// header and the main header back to back (no padding between them), with
+/// the checks [`inspect`] makes, then reads the package's metadata from them
+/// as [`inspect`] does, but without comparing the main header with the
+/// signature header's digest: a fuzzer's mutations almost never keep that
+/// digest right, so through [`inspect`] they stop before the metadata is
+/// read. The header reader itself is private (`rpm/header.rs`).
+#[doc(hidden)]
+pub fn fuzz_headers(bytes: &[u8], limits: &Limits) -> Result<RpmInfo, FormatError> {
+    let mut r = bytes;
+    let mut budget = limits.max_header_bytes;
+    let sig = Header::read(
+        &mut r,
+        "signature header",
+        &mut budget,
+        limits.max_header_bytes,
+        limits.max_index_entries,
+    )?;
+    let main = Header::read(
+        &mut r,
+        "header",
+        &mut budget,
+        limits.max_header_bytes,
+        limits.max_index_entries,
+    )?;
+    read_info(&main, &sig, false, limits)
+}
+
 fn not_rpm() -> FormatError {
     FormatError::NotAnArchive(
         "not an RPM package: an .rpm starts with the lead magic ed ab ee db".into(),
