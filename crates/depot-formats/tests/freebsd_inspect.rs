@@ -650,3 +650,16 @@ fn meta_conf_names_only_the_catalogues_depot_serves() {
         })
     );
 }
+
+/// Regression (the zstd window OOM fuzzing found in pacman's reader, which
+/// this one shared): a frame declaring a 2 GiB window is refused for its
+/// window before anything is allocated.
+#[test]
+fn a_zstd_frame_declaring_a_huge_window_is_refused_before_allocating_it() {
+    let msg = refused(b"\x28\xb5\x2f\xfd\x00\xa8").to_string();
+    assert!(
+        msg.contains("window") || msg.contains("memory") || msg.contains("Frame requires"),
+        "refused for its window, not for being truncated: {msg}"
+    );
+    inspect(&hello().build()).expect("an ordinary package still reads");
+}

@@ -297,3 +297,22 @@ fn desc_and_files_entries() {
     );
     assert!(!files.ends_with("\n\n"));
 }
+
+/// Regression (fuzzing, `pacman_inspect`, six OOM artifacts of 6 to 209
+/// bytes): a zstd frame header declaring a 2 GiB window made the decoder
+/// allocate it before reading any data, because the window limit was
+/// zstd's own maximum (2^31). Such a package is now refused for its window,
+/// before any allocation, and a real package (window 2^27 at most, as
+/// makepkg writes) still reads.
+#[test]
+fn a_zstd_frame_declaring_a_huge_window_is_refused_before_allocating_it() {
+    // Magic, frame header descriptor 0x00, window descriptor 0xa8: 2^31.
+    let frame = b"\x28\xb5\x2f\xfd\x00\xa8";
+    let e = refused(frame, &Limits::default());
+    let msg = e.to_string();
+    assert!(
+        msg.contains("window") || msg.contains("memory") || msg.contains("Frame requires"),
+        "refused for its window, not for being truncated: {msg}"
+    );
+    inspect(&hello().build()).expect("a package makepkg could write still reads");
+}

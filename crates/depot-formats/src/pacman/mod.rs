@@ -158,9 +158,11 @@ const XZ_MAGIC: &[u8] = b"\xfd7zXZ\x00";
 const GZIP_MAGIC: &[u8] = b"\x1f\x8b";
 /// Memory the xz decoder may use (a 64 MiB dictionary, `xz -9`, needs 65).
 const XZ_MEMLIMIT: u64 = 128 << 20;
-/// The largest zstd window accepted: makepkg's `zstd --long` uses 2^27
-/// (128 MiB); 2^31 is zstd's own maximum.
-const ZSTD_WINDOW_LOG_MAX: u32 = 31;
+/// The largest zstd window accepted: 2^27 (128 MiB), what makepkg's
+/// `zstd --ultra -20` and `--long` use. The decoder allocates the window a
+/// frame header declares before it reads any data, so zstd's own maximum
+/// (2^31) let a 6-byte upload allocate 2 GiB (found by fuzzing).
+const ZSTD_WINDOW_LOG_MAX: u32 = 27;
 
 /// The file name suffixes of pacman packages, longest first. The name
 /// routes an upload to [`inspect`] (see [`crate::detect`]).
